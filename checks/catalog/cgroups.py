@@ -1,0 +1,1 @@
+"""Checks of category cgroups (being written)."""

@@ -1,0 +1,1 @@
+"""Checks of category os (distribution, bare metal, minimal install; being written)."""

@@ -1,0 +1,216 @@
+"""Host facts collected once and shared by every check.
+
+Each fact is computed on first use (thread-safe, memoized on the host), so
+concurrent checks never read the same thing twice and a fact no selected
+check needs is never read.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+
+from .accounts import invoking_user
+from .cpuinfo import CpuInfo, elf_arch, parse_cpuinfo
+from .errors import NeedsRoot
+from .host import Host
+from .kernel import KernelInfo, ModuleIndex, ModuleState, detect_kernel, module_index, module_state, read_kernel_log
+from .kvmprobe import KvmProbe, probe_kvm
+from .osrelease import OsInfo, detect_os
+from .virt import VirtInfo, detect_virt
+
+
+@dataclass
+class MemInfo:
+    total_kib: int | None
+    available_kib: int | None
+
+    @property
+    def total_gib(self) -> float | None:
+        return None if self.total_kib is None else self.total_kib / 1024 / 1024
+
+
+@dataclass(frozen=True)
+class Process:
+    pid: int
+    comm: str
+    cmdline: tuple[str, ...]
+
+
+class Facts:
+    def __init__(self, host: Host):
+        self.host = host
+
+    def _memo(self, name, compute):
+        return self.host.memo(("fact", name), compute)
+
+    # ---- distribution -------------------------------------------------
+    @property
+    def os(self) -> OsInfo:
+        return self._memo("os", lambda: detect_os(self.host.read_text))
+
+    # ---- CPU ------------------------------------------------------------
+    @property
+    def cpuinfo_text(self) -> str | None:
+        return self._memo("cpuinfo_text", lambda: self.host.read_text("/proc/cpuinfo"))
+
+    @property
+    def cpu(self) -> CpuInfo:
+        def compute():
+            info = parse_cpuinfo(self.cpuinfo_text or "")
+            info.arch = self._arch(info)
+            return info
+        return self._memo("cpu", compute)
+
+    def _arch(self, info: CpuInfo) -> str | None:
+        if self.host.live:
+            return os.uname().machine
+        for p in ("/bin/sh", "/usr/bin/sh", "/bin/bash", "/usr/bin/env", "/bin/busybox"):
+            arch = elf_arch(self.host.read_bytes(p, limit=64))
+            if arch:
+                return arch
+        return info.arch
+
+    @property
+    def arch_source(self) -> str:
+        if self.host.live:
+            return "uname -m"
+        for p in ("/bin/sh", "/usr/bin/sh", "/bin/bash", "/usr/bin/env", "/bin/busybox"):
+            if elf_arch(self.host.read_bytes(p, limit=64)):
+                return f"{self.host.display(p)} (ELF header)"
+        return self.host.display("/proc/cpuinfo")
+
+    # ---- kernel -------------------------------------------------------
+    @property
+    def kernel(self) -> KernelInfo:
+        return self._memo("kernel", lambda: detect_kernel(self.host))
+
+    @property
+    def modules(self) -> ModuleIndex:
+        return self._memo("modules", lambda: module_index(self.host, self.kernel.release))
+
+    def module(self, name: str) -> ModuleState:
+        return self._memo(("module", name), lambda: module_state(self.host, self.modules, name))
+
+    def module_param(self, module: str, param: str) -> str | None:
+        return self.host.read_first_line(f"/sys/module/{module}/parameters/{param}")
+
+    @property
+    def kernel_log(self) -> tuple[list[str], str]:
+        def compute():
+            try:
+                return read_kernel_log(self.host)
+            except NeedsRoot as exc:
+                return [], f"{exc.what}: needs root"
+        return self._memo("kernel_log", compute)
+
+    # ---- virtualization -------------------------------------------------
+    @property
+    def kvm(self) -> KvmProbe:
+        def compute():
+            if not self.host.live:
+                return KvmProbe("offline", "an offline root cannot be probed: /dev/kvm belongs to the running kernel")
+            return probe_kvm("/dev/kvm")
+        return self._memo("kvm", compute)
+
+    @property
+    def virt(self) -> VirtInfo:
+        return self._memo("virt", lambda: detect_virt(
+            self.host, self.cpu.flags, self.cpu.platform, self.kernel_log[0]))
+
+    @property
+    def vendor_module(self) -> str | None:
+        """The KVM module for this CPU, or one already active (kvm_pvm...)."""
+        for mod in ("kvm_intel", "kvm_amd", "kvm_hv", "kvm_pvm"):
+            if self.host.is_dir(f"/sys/module/{mod}"):
+                return mod
+        cpu = self.cpu
+        if cpu.arch in ("x86_64", "i686"):
+            if "vmx" in cpu.flags or cpu.vendor in ("intel", "centaur", "zhaoxin"):
+                return "kvm_intel"
+            if "svm" in cpu.flags or cpu.vendor in ("amd", "hygon"):
+                return "kvm_amd"
+        if cpu.arch and cpu.arch.startswith("ppc"):
+            return "kvm_hv"
+        return None
+
+    # ---- memory, processes, people -----------------------------------
+    @property
+    def memory(self) -> MemInfo:
+        def compute():
+            text = self.host.read_text("/proc/meminfo") or ""
+            vals = {}
+            for line in text.splitlines():
+                m = re.match(r"(\w+):\s+(\d+)", line)
+                if m:
+                    vals[m.group(1)] = int(m.group(2))
+            return MemInfo(vals.get("MemTotal"), vals.get("MemAvailable"))
+        return self._memo("memory", compute)
+
+    @property
+    def processes(self) -> list[Process]:
+        def compute():
+            if not self.host.live:
+                return []
+            out = []
+            for name in self.host.listdir("/proc"):
+                if not name.isdigit():
+                    continue
+                try:
+                    raw = self.host.read_bytes(f"/proc/{name}/cmdline")
+                    comm = self.host.read_text(f"/proc/{name}/comm")
+                except Exception:  # processes come and go; unreadable ones are skipped
+                    continue
+                if raw is None or comm is None:
+                    continue
+                argv = tuple(a.decode("utf-8", "replace") for a in raw.split(b"\0") if a)
+                out.append(Process(int(name), comm.strip(), argv))
+            return out
+        return self._memo("processes", compute)
+
+    def running(self, *names: str) -> list[Process]:
+        return [p for p in self.processes
+                if p.comm in names or (p.cmdline and os.path.basename(p.cmdline[0]) in names)]
+
+    @property
+    def guests(self) -> list[Process]:
+        return [p for p in self.processes
+                if p.comm.startswith(("qemu-system", "qemu-kvm", "kvm"))
+                or (p.cmdline and os.path.basename(p.cmdline[0]).startswith(("qemu-system", "qemu-kvm")))]
+
+    @property
+    def user(self) -> tuple[str | None, str]:
+        return self._memo("user", lambda: invoking_user(self.host))
+
+    @property
+    def hostname(self) -> str | None:
+        def compute():
+            if self.host.live:
+                return os.uname().nodename
+            name = self.host.read_first_line("/etc/hostname")
+            return name or None
+        return self._memo("hostname", compute)
+
+    # ---- the document's "host" section ---------------------------------
+    def to_dict(self) -> dict:
+        cpu = self.cpu
+        mem = self.memory
+        return {
+            "hostname": self.hostname,
+            "os": self.os.to_dict(),
+            "cpu": {
+                "arch": cpu.arch,
+                "vendor": cpu.vendor,
+                "model": cpu.model,
+                "count": cpu.count,
+                "virt_extension": cpu.virt_extension,
+                "x86_64_level": cpu.x86_64_level,
+            },
+            "kernel": self.kernel.to_dict(),
+            "virtualization": {**self.virt.to_dict(), "kvm": self.kvm.to_dict(),
+                               "kvm_module": self.vendor_module},
+            "memory": {"total_kib": mem.total_kib, "available_kib": mem.available_kib},
+            "running_guests": [{"pid": p.pid, "name": p.comm} for p in self.guests],
+            "user": {"name": self.user[0], "euid": self.host.euid, "root": self.host.is_root},
+        }

@@ -1,0 +1,88 @@
+"""Routes, local addresses and neighbours from /proc/net (no commands, no traffic)."""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+import struct
+from dataclasses import dataclass
+
+from .host import Host
+
+
+@dataclass(frozen=True)
+class Route:
+    iface: str
+    network: ipaddress.IPv4Network
+    gateway: ipaddress.IPv4Address | None
+
+
+def _hex_ip(h: str) -> ipaddress.IPv4Address:
+    return ipaddress.IPv4Address(socket.inet_ntoa(struct.pack("<I", int(h, 16))))
+
+
+def routes(host: Host) -> list[Route]:
+    out = []
+    lines = (host.read_text("/proc/net/route") or "").splitlines()[1:]
+    for line in lines:
+        f = line.split()
+        if len(f) < 8:
+            continue
+        try:
+            dest, gw, flags, mask = _hex_ip(f[1]), _hex_ip(f[2]), int(f[3], 16), _hex_ip(f[7])
+            net = ipaddress.IPv4Network(f"{dest}/{mask}", strict=False)
+        except ValueError:
+            continue
+        if not flags & 0x1:  # RTF_UP
+            continue
+        out.append(Route(f[0], net, gw if flags & 0x2 else None))
+    return out
+
+
+def default_routes(host: Host) -> list[Route]:
+    return [r for r in routes(host) if r.network.prefixlen == 0]
+
+
+def local_ipv4(host: Host) -> list[ipaddress.IPv4Address]:
+    """Addresses the kernel owns, from the LOCAL entries of fib_trie."""
+    text = host.read_text("/proc/net/fib_trie") or ""
+    addrs: list[ipaddress.IPv4Address] = []
+    last = None
+    for line in text.splitlines():
+        s = line.strip()
+        if s.startswith("|--"):
+            last = s[3:].strip()
+        elif s.startswith("/32 host LOCAL") and last:
+            try:
+                a = ipaddress.IPv4Address(last)
+            except ValueError:
+                continue
+            if a not in addrs:
+                addrs.append(a)
+    return addrs
+
+
+def local_ipv6(host: Host) -> list[ipaddress.IPv6Address]:
+    out = []
+    for line in (host.read_text("/proc/net/if_inet6") or "").splitlines():
+        f = line.split()
+        if len(f) >= 6:
+            try:
+                out.append(ipaddress.IPv6Address(int(f[0], 16)))
+            except ValueError:
+                pass
+    return out
+
+
+def arp_entries(host: Host) -> dict[str, tuple[str, str]]:
+    """IPv4 neighbour -> (flags, device) from /proc/net/arp."""
+    out = {}
+    for line in (host.read_text("/proc/net/arp") or "").splitlines()[1:]:
+        f = line.split()
+        if len(f) >= 6:
+            out[f[0]] = (f[2], f[5])
+    return out
+
+
+def interfaces(host: Host) -> list[str]:
+    return [n for n in host.listdir("/sys/class/net")]

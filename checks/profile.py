@@ -1,0 +1,162 @@
+"""Profiles: which checks apply, at which severity, with which thresholds.
+
+Built-in profiles are YAML files in ``checks/profiles/``; ``--profile
+PATH.yaml`` loads a user's own, which may ``extends:`` a built-in one.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from .model import SEVERITIES
+from .registry import all_checks
+
+PROFILE_DIR = Path(__file__).with_name("profiles")
+DEFAULT_PROFILE = "generic"
+_TOP_KEYS = {"name", "description", "extends", "source", "checks"}
+
+
+class ProfileError(Exception):
+    """A profile that cannot be used: names the file, the key, what was expected."""
+
+    def __init__(self, file: str, key: str, expected: str):
+        super().__init__(f"profile {file}: {key}: {expected}")
+        self.file, self.key, self.expected = file, key, expected
+
+
+@dataclass
+class Entry:
+    severity: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class Profile:
+    name: str
+    description: str
+    file: str
+    source: str = ""
+    checks: dict[str, Entry] = field(default_factory=dict)
+
+    def to_dict(self) -> dict:
+        return {"name": self.name, "description": self.description, "file": self.file}
+
+
+def builtin_names() -> list[str]:
+    return sorted(p.stem for p in PROFILE_DIR.glob("*.yaml"))
+
+
+def _load_yaml(path: Path) -> Any:
+    import yaml
+
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ProfileError(str(path), "(file)", "the file does not exist") from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ProfileError(str(path), "(file)", f"a readable UTF-8 file ({exc})") from None
+    try:
+        return yaml.load(text, Loader=loader)
+    except yaml.YAMLError as exc:
+        where = getattr(exc, "problem_mark", None)
+        at = f"line {where.line + 1}" if where else "(document)"
+        raise ProfileError(str(path), at, f"valid YAML ({getattr(exc, 'problem', exc)})") from None
+
+
+def _type_ok(default: Any, value: Any) -> bool:
+    if isinstance(default, bool):
+        return isinstance(value, bool)
+    if isinstance(default, (int, float)):
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if isinstance(default, str):
+        return isinstance(value, str)
+    if isinstance(default, list):
+        return isinstance(value, list)
+    if isinstance(default, dict):
+        return isinstance(value, dict)
+    return default is None or True
+
+
+def _type_name(default: Any) -> str:
+    return {bool: "true or false", int: "a number", float: "a number", str: "a string",
+            list: "a list", dict: "a mapping"}.get(type(default), "a value")
+
+
+def load_profile(name_or_path: str | os.PathLike, _seen: tuple[str, ...] = ()) -> Profile:
+    """Load a built-in profile by name, or a YAML file by path."""
+    text = os.fspath(name_or_path)
+    if text.endswith((".yaml", ".yml")) or os.sep in text:
+        path = Path(text)
+    else:
+        path = PROFILE_DIR / f"{text}.yaml"
+        if not path.is_file():
+            raise ProfileError(text, "(name)", "one of " + ", ".join(builtin_names())
+                               + ", or a path to a .yaml file")
+    label = str(path)
+    if label in _seen:
+        raise ProfileError(label, "extends", "no cycle of profiles extending each other")
+    data = _load_yaml(path)
+    if not isinstance(data, dict):
+        raise ProfileError(label, "(document)", "a mapping with keys name, description, checks")
+    unknown = set(data) - _TOP_KEYS
+    if unknown:
+        raise ProfileError(label, sorted(unknown)[0], "one of " + ", ".join(sorted(_TOP_KEYS)))
+    for key in ("name", "description", "source"):
+        if key in data and not isinstance(data[key], str):
+            raise ProfileError(label, key, "a string")
+
+    entries: dict[str, Entry] = {}
+    if data.get("extends") is not None:
+        if not isinstance(data["extends"], str):
+            raise ProfileError(label, "extends", "the name or path of another profile")
+        parent = load_profile(data["extends"], _seen + (label,))
+        entries = {k: Entry(v.severity, dict(v.params)) for k, v in parent.checks.items()}
+
+    checks = data.get("checks")
+    if checks is None and not entries:
+        raise ProfileError(label, "checks", "a mapping of check ids to severities")
+    if checks is not None and not isinstance(checks, dict):
+        raise ProfileError(label, "checks", "a mapping of check ids to severities")
+    catalogue = all_checks()
+    for cid, spec in (checks or {}).items():
+        key = f"checks.{cid}"
+        if cid not in catalogue:
+            raise ProfileError(label, key, "a known check id (see the README's catalogue)")
+        if spec in ("off", False):
+            entries.pop(cid, None)
+            continue
+        if isinstance(spec, str):
+            spec = {"severity": spec}
+        if spec is None:
+            spec = {}
+        if not isinstance(spec, dict):
+            raise ProfileError(label, key, "a severity (required, recommended, info, off) or a mapping")
+        base = entries.get(cid)
+        severity = spec.get("severity", base.severity if base else "required")
+        if severity not in SEVERITIES:
+            raise ProfileError(label, f"{key}.severity", "one of required, recommended, info")
+        params = dict(base.params) if base else {}
+        defaults = catalogue[cid].params
+        for pkey, value in spec.items():
+            if pkey == "severity":
+                continue
+            if pkey not in defaults:
+                allowed = ", ".join(sorted(defaults)) or "none"
+                raise ProfileError(label, f"{key}.{pkey}", f"a parameter of {cid} (allowed: {allowed})")
+            if not _type_ok(defaults[pkey], value):
+                raise ProfileError(label, f"{key}.{pkey}", f"{_type_name(defaults[pkey])}, got {value!r}")
+            params[pkey] = value
+        entries[cid] = Entry(severity, params)
+
+    name = data.get("name") or path.stem
+    return Profile(
+        name=name,
+        description=data.get("description", ""),
+        file=label,
+        source=data.get("source", ""),
+        checks=entries,
+    )

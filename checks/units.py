@@ -1,0 +1,65 @@
+"""systemd unit files and their state in a root.
+
+Enablement comes from ``systemctl --root=DIR is-enabled`` (works offline and
+without systemd as PID 1). Whether a unit runs needs a running systemd; when
+there is none, the process table tells whether the daemon runs at all.
+"""
+
+from __future__ import annotations
+
+from .host import Host
+
+UNIT_DIRS = (
+    "/etc/systemd/system",
+    "/run/systemd/system",
+    "/usr/local/lib/systemd/system",
+    "/usr/lib/systemd/system",
+    "/lib/systemd/system",
+)
+
+
+def unit_path(host: Host, unit: str) -> str | None:
+    for d in UNIT_DIRS:
+        p = f"{d}/{unit}"
+        if host.exists(p) or host.readlink(p):
+            return p
+    return None
+
+
+def systemd_running(host: Host) -> bool:
+    """sd_booted(): /run/systemd/system exists on a live host."""
+    return host.live and host.is_dir("/run/systemd/system")
+
+
+def enabled_states(host: Host, units: list[str]) -> tuple[dict[str, str], str]:
+    """``is-enabled`` state of each unit whose file exists ('not-found' otherwise)."""
+    states = {u: "not-found" for u in units}
+    present = [u for u in units if unit_path(host, u)]
+    if not present:
+        return states, "unit files under " + ", ".join(UNIT_DIRS[:4])
+    argv = ["systemctl", f"--root={host.root}", "is-enabled", *present]
+    res = host.run(argv)
+    lines = res.stdout.splitlines()
+    for unit, line in zip(present, lines):
+        states[unit] = line.strip()
+    return states, " ".join(argv)
+
+
+def active_state(host: Host, unit: str) -> str | None:
+    """'active', 'inactive', ... when systemd runs; None when it cannot be asked."""
+    if not systemd_running(host):
+        return None
+    res = host.run(["systemctl", "is-active", unit])
+    return res.stdout.strip() or None
+
+
+def presets_enabling(host: Host, pattern_prefix: str) -> list[str]:
+    """Preset lines ``enable <unit>`` for units starting with a prefix."""
+    found = []
+    for d in ("/etc/systemd/system-preset", "/usr/lib/systemd/system-preset", "/lib/systemd/system-preset"):
+        for f in host.glob(d, "*.preset"):
+            for line in (host.read_text(f) or "").splitlines():
+                parts = line.split()
+                if len(parts) >= 2 and parts[0] == "enable" and parts[1].startswith(pattern_prefix):
+                    found.append(f"{f}: {line.strip()}")
+    return found

@@ -1,0 +1,66 @@
+"""Shared test helpers: throwaway root trees and running one check on them."""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+import pytest
+
+from checks.facts import Facts
+from checks.host import Host
+from checks.registry import all_checks
+from checks.runner import run_one
+
+FIXTURES = Path(__file__).parent / "fixtures"
+
+
+class RootBuilder:
+    """A root tree under a temporary directory, filled file by file."""
+
+    def __init__(self, path: Path):
+        self.path = path
+        path.mkdir(parents=True, exist_ok=True)
+
+    def write(self, rel: str, content: str | bytes = "", mode: int | None = None) -> Path:
+        p = self.path / rel.lstrip("/")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        if isinstance(content, bytes):
+            p.write_bytes(content)
+        else:
+            p.write_text(content)
+        if mode is not None:
+            p.chmod(mode)
+        return p
+
+    def mkdir(self, rel: str) -> Path:
+        p = self.path / rel.lstrip("/")
+        p.mkdir(parents=True, exist_ok=True)
+        return p
+
+    def symlink(self, rel: str, target: str) -> Path:
+        p = self.path / rel.lstrip("/")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        os.symlink(target, p)
+        return p
+
+    def use(self, fixture: str) -> "RootBuilder":
+        """Copy a tree from tests/fixtures (e.g. 'cpu/x86_64-epyc_7451', 'os/debian_10')."""
+        shutil.copytree(FIXTURES / fixture, self.path, dirs_exist_ok=True, symlinks=True)
+        return self
+
+    def host(self, euid: int = 0, env: dict | None = None, live: bool | None = None) -> Host:
+        return Host(self.path, env=env or {}, euid=euid, live=live)
+
+    def check(self, check_id: str, params: dict | None = None, euid: int = 0,
+              env: dict | None = None, live: bool | None = None, facts: Facts | None = None):
+        """Run one check (defaults merged with ``params``) and return its CheckResult."""
+        host = self.host(euid=euid, env=env, live=live) if facts is None else facts.host
+        spec = all_checks()[check_id]
+        return run_one(spec, "required", params or {}, host, facts or Facts(host))
+
+
+@pytest.fixture
+def root(tmp_path) -> RootBuilder:
+    return RootBuilder(tmp_path / "root")
