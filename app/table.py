@@ -78,22 +78,29 @@ def render_table(report: Report, color: bool = False, width: int = 80) -> str:
                 for i, b in enumerate(textwrap.wrap("fix: " + r.hint, width - len(indent))):
                     lines.append(indent + ("" if i == 0 else "     ") + b)
     lines.append("")
-    lines.append(verdict_line(report, color))
+    verdict = textwrap.wrap(verdict_line(report), width, subsequent_indent="         ")
+    if color:
+        verdict[0] = _paint_verdict(verdict[0])
+    lines.extend(verdict)
     return "\n".join(lines) + "\n"
 
 
-def verdict_line(report: Report, color: bool = False) -> str:
+def _paint_verdict(line: str) -> str:
+    if line.startswith("Verdict: NOT READY"):
+        return line.replace("NOT READY", _paint("NOT READY", _COLORS[Status.FAIL], True), 1)
+    if line.startswith("Verdict: READY"):
+        return line.replace("READY", _paint("READY", _COLORS[Status.PASS], True), 1)
+    return line
+
+
+def verdict_line(report: Report) -> str:
     s = report.summary
     counts = (f"{s['pass']} passed, {s['warn']} warnings, {s['fail']} failed, "
               f"{s['skip']} skipped, {s['error']} errors")
     if report.ready:
-        word = _paint("READY", _COLORS[Status.PASS], color)
-        text = f"Verdict: {word} - no required check fails ({counts})"
-    else:
-        ids = ", ".join(r.id for r in report.blocking)
-        word = _paint("NOT READY", _COLORS[Status.FAIL], color)
-        text = f"Verdict: {word} - required checks fail: {ids} ({counts})"
-    return text
+        return f"Verdict: READY - no required check fails ({counts})"
+    ids = ", ".join(r.id for r in report.blocking)
+    return f"Verdict: NOT READY - required checks fail: {ids} ({counts})"
 
 
 def _version() -> str:

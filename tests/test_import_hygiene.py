@@ -1,0 +1,57 @@
+"""Layering and speed rules, enforced: engines free of UI, check path free of heavy imports."""
+
+import ast
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+TOP = Path(__file__).resolve().parent.parent
+# who may import whom: imports only go down the layers
+FORBIDDEN = {
+    "checks": {"textual", "rich", "sh", "app", "screens", "remediations"},
+    "remediations": {"textual", "rich", "app", "screens"},
+    "screens": {"app"},
+}
+
+
+def _imports(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text(), str(path))
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            names |= {a.name.split(".")[0] for a in node.names}
+        elif isinstance(node, ast.ImportFrom) and node.level == 0 and node.module:
+            names.add(node.module.split(".")[0])
+    return names
+
+
+@pytest.mark.parametrize("package", sorted(FORBIDDEN))
+def test_layers_import_only_downwards(package):
+    bad = []
+    for path in (TOP / package).rglob("*.py"):
+        hit = _imports(path) & FORBIDDEN[package]
+        if hit:
+            bad.append(f"{path.relative_to(TOP)} imports {', '.join(sorted(hit))}")
+    assert not bad, "\n".join(bad)
+
+
+def test_check_json_path_imports_no_textual_rich_or_sh(tmp_path):
+    probe = (
+        "import sys, io, contextlib\n"
+        "from app.cli import main\n"
+        "buf = io.StringIO()\n"
+        "with contextlib.redirect_stdout(buf):\n"
+        "    rc = main(['check', '--format', 'json'])\n"
+        "heavy = sorted(m for m in sys.modules if m.split('.')[0] in ('textual', 'rich', 'sh'))\n"
+        "print(repr((rc, heavy, len(buf.getvalue()))))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         cwd=TOP, env={**os.environ, "TERM": "xterm"}, timeout=60)
+    assert out.returncode == 0, out.stderr
+    rc, heavy, size = eval(out.stdout.strip().splitlines()[-1])
+    assert rc in (0, 1) and size > 100
+    assert heavy == []
