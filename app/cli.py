@@ -113,10 +113,11 @@ def cmd_profiles(args) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
+    argv = list(sys.argv[1:] if argv is None else argv)
+    if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
+        # no command: the wizard will start here once it exists; until then, check
+        argv = ["check", *argv]
     args = parser.parse_args(argv)
-    if args.command is None:
-        # the wizard will start here once it exists; until then: check
-        args = parser.parse_args(["check", *(argv if argv is not None else sys.argv[1:])])
     from checks.profile import ProfileError
     from checks.runner import UsageError
 

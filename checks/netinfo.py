@@ -86,3 +86,57 @@ def arp_entries(host: Host) -> dict[str, tuple[str, str]]:
 
 def interfaces(host: Host) -> list[str]:
     return [n for n in host.listdir("/sys/class/net")]
+
+
+# ---- additions for the net checks (IPv6 routes, per-interface addresses) ----
+
+@dataclass(frozen=True)
+class Route6:
+    iface: str
+    network: ipaddress.IPv6Network
+    gateway: ipaddress.IPv6Address | None
+
+
+def routes6(host: Host) -> list[Route6]:
+    """Usable IPv6 routes of the main table from /proc/net/ipv6_route (no reject routes)."""
+    out = []
+    for line in (host.read_text("/proc/net/ipv6_route") or "").splitlines():
+        f = line.split()
+        if len(f) < 10:
+            continue
+        try:
+            dest = ipaddress.IPv6Address(int(f[0], 16))
+            plen = int(f[1], 16)
+            hop = ipaddress.IPv6Address(int(f[4], 16))
+            flags = int(f[8], 16)
+            net = ipaddress.IPv6Network(f"{dest}/{plen}", strict=False)
+        except ValueError:
+            continue
+        if not flags & 0x1 or flags & 0x200:  # RTF_UP, not RTF_REJECT
+            continue
+        out.append(Route6(f[9], net, hop if flags & 0x2 else None))
+    return out
+
+
+def default_routes6(host: Host) -> list[Route6]:
+    return [r for r in routes6(host) if r.network.prefixlen == 0 and r.iface != "lo"]
+
+
+def iface_ipv4(host: Host, iface: str) -> list[ipaddress.IPv4Interface]:
+    """Local IPv4 addresses of one interface: local addresses inside its connected routes."""
+    local = local_ipv4(host)
+    out: list[ipaddress.IPv4Interface] = []
+    for r in routes(host):
+        if r.iface != iface or r.gateway is not None or r.network.prefixlen == 0:
+            continue
+        for a in local:
+            if a in r.network:
+                ifa = ipaddress.IPv4Interface(f"{a}/{r.network.prefixlen}")
+                if ifa not in out:
+                    out.append(ifa)
+    return out
+
+
+def mac_address(host: Host, iface: str) -> str | None:
+    mac = host.read_first_line(f"/sys/class/net/{iface}/address")
+    return mac.lower() if mac else None

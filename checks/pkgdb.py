@@ -7,10 +7,14 @@ the dpkg status file is read directly.
 
 from __future__ import annotations
 
-from .errors import ProbeError, ToolMissing
+from .errors import NeedsRoot, ProbeError, ToolMissing
 from .host import Host
 
-RPM_DBPATHS = ("/usr/lib/sysimage/rpm", "/var/lib/rpm")
+# Where distributions keep the rpm database (EL9+/Fedora 36+/SUSE, then EL 7-8).
+# Debian's own rpm defaults to ~/.rpmdb, so a root filled from a Debian host
+# by ``rpm --root``/``dnf --installroot`` without a dbpath has it in
+# /root/.rpmdb: the last resort. The dbpath is always passed explicitly.
+RPM_DBPATHS = ("/usr/lib/sysimage/rpm", "/var/lib/rpm", "/root/.rpmdb")
 RPM_DB_FILES = ("rpmdb.sqlite", "Packages", "Packages.db")
 
 
@@ -52,6 +56,16 @@ def _dpkg_status_file(host: Host, names: list[str]) -> dict[str, str | None]:
     return found
 
 
+def _first_error(stderr: str) -> str:
+    """dpkg's first error line with its indented continuation, as one line."""
+    lines = stderr.splitlines()
+    for i, line in enumerate(lines):
+        if "error" in line:
+            more = lines[i + 1].strip() if i + 1 < len(lines) and lines[i + 1][:1].isspace() else ""
+            return f"{line.strip()} {more}".strip()
+    return stderr.strip()
+
+
 def installed(host: Host, kind: str, names: list[str]) -> tuple[dict[str, str | None], str]:
     """Map each name to its installed version (None if not installed).
 
@@ -74,10 +88,13 @@ def installed(host: Host, kind: str, names: list[str]) -> tuple[dict[str, str | 
             if len(parts) == 3 and parts[0] in found and parts[2] == "installed":
                 found[parts[0]] = parts[1]
         if res.returncode not in (0, 1):
-            raise ProbeError(" ".join(argv[:3]), res.stderr.strip() or f"exit {res.returncode}")
+            raise ProbeError(" ".join(argv[:3]), _first_error(res.stderr) or f"exit {res.returncode}")
         return found, " ".join(argv[:3]) + " " + " ".join(names)
     if kind == "rpm":
-        dbpath = rpm_dbpath(host) or "/var/lib/rpm"
+        dbpath = rpm_dbpath(host)
+        if dbpath is None:
+            # rpm -q would create an empty database in the root: never write there.
+            raise ProbeError("rpm database", "none under " + ", ".join(RPM_DBPATHS[:2]))
         argv = ["rpm", f"--root={host.root}", f"--dbpath={dbpath}", "-q",
                 "--qf", "%{NAME}\t%{VERSION}-%{RELEASE}\n", *names]
         res = host.run(argv)
@@ -86,7 +103,14 @@ def installed(host: Host, kind: str, names: list[str]) -> tuple[dict[str, str | 
             parts = line.split("\t")
             if len(parts) == 2 and parts[0] in found:
                 found[parts[0]] = parts[1]
-        if res.returncode != 0 and not any("not installed" in l for l in res.stdout.splitlines()):
-            raise ProbeError(" ".join(argv[:4]), res.stderr.strip() or f"exit {res.returncode}")
+        # "package X is not installed" goes to stdout with exit 1; a database
+        # rpm cannot open says "error: cannot open Packages database" on
+        # stderr and still claims every package is not installed.
+        errors = [l.strip() for l in res.stderr.splitlines() if l.lstrip().startswith("error:")]
+        if errors or (res.returncode != 0 and "not installed" not in res.stdout):
+            message = errors[0] if errors else (res.stderr.strip() or f"exit {res.returncode}")
+            if not host.is_root and ("cannot open" in message or "ermission denied" in res.stderr):
+                raise NeedsRoot(host.display(dbpath))
+            raise ProbeError(" ".join(argv[:4]), message)
         return found, " ".join(argv[:4]) + " -q " + " ".join(names)
     raise ProbeError("package database", "no dpkg or rpm database found in the root")

@@ -7,6 +7,7 @@ there is none, the process table tells whether the daemon runs at all.
 
 from __future__ import annotations
 
+from .errors import ToolMissing
 from .host import Host
 
 UNIT_DIRS = (
@@ -38,11 +39,33 @@ def enabled_states(host: Host, units: list[str]) -> tuple[dict[str, str], str]:
     if not present:
         return states, "unit files under " + ", ".join(UNIT_DIRS[:4])
     argv = ["systemctl", f"--root={host.root}", "is-enabled", *present]
-    res = host.run(argv)
-    lines = res.stdout.splitlines()
+    try:
+        res = host.run(argv)
+    except ToolMissing:
+        return _states_from_links(host, present, states)
+    lines = [line.strip() for line in res.stdout.splitlines() if line.strip()]
+    if len(lines) != len(present):
+        # a unit systemctl could not judge prints nothing on stdout: ask one by one
+        lines = []
+        for unit in present:
+            one = host.run(["systemctl", f"--root={host.root}", "is-enabled", unit])
+            lines.append(one.stdout.strip().splitlines()[0] if one.stdout.strip() else "unknown")
     for unit, line in zip(present, lines):
-        states[unit] = line.strip()
+        states[unit] = line
     return states, " ".join(argv)
+
+
+def _states_from_links(host: Host, present: list[str], states: dict[str, str]) -> tuple[dict[str, str], str]:
+    """Without systemctl: masked = link to /dev/null, enabled = a link in a .wants/.requires dir."""
+    wants = [d for d in host.listdir("/etc/systemd/system") if d.endswith((".wants", ".requires"))]
+    for unit in present:
+        if host.readlink(f"/etc/systemd/system/{unit}") == "/dev/null":
+            states[unit] = "masked"
+        elif any(host.readlink(f"/etc/systemd/system/{d}/{unit}") for d in wants):
+            states[unit] = "enabled"
+        else:
+            states[unit] = "disabled"
+    return states, "links under " + host.display("/etc/systemd/system") + " (systemctl is not installed here)"
 
 
 def active_state(host: Host, unit: str) -> str | None:

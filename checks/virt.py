@@ -5,6 +5,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from .errors import NeedsRoot, ProbeError
 from .host import Host
 
 _DMI_VMS = [
@@ -19,6 +20,18 @@ _DMI_VMS = [
 ]
 _DMI_FILES = ("sys_vendor", "product_name", "board_vendor", "bios_vendor", "product_version")
 _LOG_RX = re.compile(r"Hypervisor detected: (\S+)")
+_CGROUP_RX = re.compile(r"docker|containerd|kubepods|libpod|lxc|crio|garden|nspawn", re.I)
+_CONTAINER_ROOT_FS = {"overlay", "aufs", "fuse-overlayfs", "shiftfs"}
+
+
+def dmi_vm_kind(value: str) -> str | None:
+    """The hypervisor a DMI string (vendor, product, board) names, if any."""
+    if value.strip() == "Virtual Machine":  # Hyper-V's product_name
+        return "microsoft"
+    for rx, kind in _DMI_VMS:
+        if rx.search(value):
+            return kind
+    return None
 
 
 @dataclass
@@ -50,12 +63,11 @@ def detect_virt(host: Host, cpu_flags: frozenset[str], platform: str | None,
         if not value:
             continue
         seen_any = True
-        for rx, kind in _DMI_VMS:
-            if rx.search(value) or (name == "product_name" and value == "Virtual Machine"):
-                info.kind = info.kind or (kind if rx.search(value) else "microsoft")
-                info.is_vm = True
-                ev.append((p, value))
-                break
+        kind = dmi_vm_kind(value)
+        if kind:
+            info.kind = info.kind or kind
+            info.is_vm = True
+            ev.append((p, value))
     hv_type = host.read_first_line("/sys/hypervisor/type")
     if hv_type:
         caps = host.read_text("/proc/xen/capabilities") or ""
@@ -85,10 +97,76 @@ def detect_virt(host: Host, cpu_flags: frozenset[str], platform: str | None,
         if m:
             info.is_vm, info.kind = True, info.kind or m.group(1).split()[0].lower()
             ev.append(("/proc/sysinfo", m.group(0).strip()))
-    for marker, kind in (("/run/.containerenv", "podman"), ("/.dockerenv", "docker")):
-        if host.live and host.exists(marker):
-            info.container = kind
-            ev.append((marker, "present"))
+    info.container = _detect_container(host, ev)
     if info.is_vm is None and seen_any:
         info.is_vm = False
     return info
+
+
+def root_fstype(host: Host) -> tuple[str | None, str | None]:
+    """Filesystem type and source of ``/`` from /proc/self/mountinfo (live hosts)."""
+    text = host.read_text("/proc/self/mountinfo") or ""
+    found = (None, None)
+    for line in text.splitlines():
+        fields = line.split()
+        if len(fields) < 5 or fields[4] != "/" or " - " not in line:
+            continue
+        after = line.split(" - ", 1)[1].split()
+        if after:
+            found = (after[0], after[1] if len(after) > 1 else None)  # the last one is on top
+    return found
+
+
+def _detect_container(host: Host, ev: list) -> str | None:
+    """The container manager this live host runs under, or None.
+
+    Like systemd-detect-virt, but /.dockerenv and /run/.containerenv alone
+    are not trusted: images built with Docker keep /.dockerenv when they are
+    booted as VMs. They count only with a second sign (an overlay root or a
+    container cgroup path for PID 1).
+    """
+    if not host.live:
+        return None
+    for p in ("/run/systemd/container", "/run/host/container-manager"):
+        value = host.read_first_line(p)
+        if value:
+            ev.append((p, value))
+            return value.lower()
+    try:
+        environ = host.read_bytes("/proc/1/environ")
+    except (NeedsRoot, ProbeError):
+        environ = None
+    for item in (environ or b"").split(b"\0"):
+        if item.startswith(b"container="):
+            value = item[len(b"container="):].decode("utf-8", "replace") or "container"
+            ev.append(("/proc/1/environ", f"container={value}"))
+            return value.lower()
+    if host.is_dir("/proc/vz") and not host.is_dir("/proc/bc"):
+        ev.append(("/proc/vz", "present without /proc/bc (OpenVZ/Virtuozzo container)"))
+        return "openvz"
+    markers = [(m, kind) for m, kind in (("/run/.containerenv", "podman"), ("/.dockerenv", "docker"))
+               if host.exists(m)]
+    if host.env.get("KUBERNETES_SERVICE_HOST"):
+        markers.append(("KUBERNETES_SERVICE_HOST", "kubernetes"))
+    if not markers:
+        return None
+    signs = []
+    try:
+        cgroup = host.read_text("/proc/1/cgroup") or ""
+    except (NeedsRoot, ProbeError):
+        cgroup = ""
+    for line in cgroup.splitlines():
+        if _CGROUP_RX.search(line):
+            signs.append(("/proc/1/cgroup", line.strip()))
+            break
+    fstype, source = root_fstype(host)
+    if fstype in _CONTAINER_ROOT_FS:
+        signs.append(("/proc/self/mountinfo", f"/ is {fstype}"))
+    marker_ev = [(m if m.startswith("/") else f"environment {m}", "present") for m, _ in markers]
+    if signs:
+        ev.extend(marker_ev + signs)
+        return markers[0][1]
+    root_desc = f"{fstype} on {source}" if fstype else "not an overlay"
+    ev.append((marker_ev[0][0], f"present, but / is {root_desc} and PID 1's cgroup names no "
+               "container: left over from building the image, not a container"))
+    return None
