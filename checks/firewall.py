@@ -14,7 +14,6 @@ import re
 import shlex
 from dataclasses import dataclass, field, replace
 
-from .errors import NeedsRoot, ProbeError
 from .host import Host
 
 OPEN, CLOSED, UNKNOWN = "open", "closed", "unknown"
@@ -361,6 +360,8 @@ def ufw_ruleset(host: Host) -> Ruleset:
 # ---- nftables (JSON from nft -j list ruleset) -------------------------------------
 
 _L4 = ("tcp", "udp", "sctp", "dccp", "udplite")
+_SERVICES = {"ssh": 22, "http": 80, "https": 443, "domain": 53, "bgp": 179, "vnc": 5900, "ftp": 21,
+             "smtp": 25, "ntp": 123, "bootps": 67, "bootpc": 68}
 
 
 def _proto_name(v) -> str:
@@ -383,14 +384,8 @@ def _nft_ports(right) -> tuple[tuple[int, int], ...] | None:
                 return [(min(a, b), max(a, b))]
         if isinstance(v, str) and v.isdigit():
             return [(int(v), int(v))]
-        if isinstance(v, str):
-            import socket
-
-            try:
-                p = socket.getservbyname(v)  # /etc/services, no network
-                return [(p, p)]
-            except OSError:
-                return None
+        if isinstance(v, str) and v in _SERVICES:  # a name nft printed instead of a number
+            return [(_SERVICES[v], _SERVICES[v])]
         return None
 
     items = right["set"] if isinstance(right, dict) and isinstance(right.get("set"), list) else [right]
@@ -866,10 +861,3 @@ def open_hint(kind: str, specs: list[PortSpec], chain: Chain | None = None, zone
         ports = ", ".join(f"{s.lo}-{s.hi}" if s.lo != s.hi else str(s.lo) for s in ss)
         cmds.append(f"nft insert rule {where} {proto} dport {{ {ports} }} accept")
     return " && ".join(cmds) + " (and add the rule to /etc/nftables.conf to keep it)"
-
-
-def read_or_none(host: Host, path: str) -> str | None:
-    try:
-        return host.read_text(path)
-    except (NeedsRoot, ProbeError):
-        return None

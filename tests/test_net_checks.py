@@ -263,7 +263,7 @@ def test_static_ip_sources(root, files, status, words):
     assert r.status is status, r.detail
     assert words in r.detail
     if status is Status.FAIL:
-        assert "10.0.0.5/24" in r.hint and "10.0.0.1" in r.hint
+        assert "10.0.0.5" in r.hint and "10.0.0.1" in r.hint
 
 
 def test_static_ip_nm_hint_names_connection(root):
@@ -370,7 +370,9 @@ def test_gateway_garbled_route_table(root):
 
 def test_iface_names(root):
     root.use(VM)
-    assert root.check("net.iface-names").status is Status.PASS
+    root.write("sys/class/net/bonding_masters", "bond0\n")  # a file, not an interface
+    r = root.check("net.iface-names")
+    assert r.status is Status.PASS and "bonding_masters" not in r.detail
     root.mkdir("sys/class/net/сеть0")
     root.mkdir("sys/class/net/br 1")
     r = root.check("net.iface-names")
@@ -670,15 +672,15 @@ def test_live_runtime_with_fake_nft(root, tmp_path):
     stub = bindir / "nft"
     stub.write_text(f"#!/bin/sh\ncat '{tmp_path / 'ruleset.json'}'\n")
     stub.chmod(0o755)
-    r = root.check("net.firewall-ports", euid=0, live=True, env={"PATH": str(bindir)})
+    r = root.check("net.firewall-ports", euid=0, live=True, env={"PATH": f"{bindir}:/usr/bin:/bin"})
     assert r.status is Status.FAIL, r.detail
     assert r.detail.endswith("blocks 49152-49215/tcp (49201-49215/tcp closed)")
     assert r.hint.startswith("nft insert rule inet filter input tcp dport { 49201-49215 } accept")
     (tmp_path / "ruleset.json").write_text('{"nftables": [{"metainfo": {}}]}')
-    r = root.check("net.firewall-ports", euid=0, live=True, env={"PATH": str(bindir)})
+    r = root.check("net.firewall-ports", euid=0, live=True, env={"PATH": f"{bindir}:/usr/bin:/bin"})
     assert r.status is Status.PASS and "no input chain" in r.detail
     (tmp_path / "ruleset.json").write_text("not json")
-    assert root.check("net.firewall-ports", euid=0, live=True, env={"PATH": str(bindir)}).status is Status.WARN
+    assert root.check("net.firewall-ports", euid=0, live=True, env={"PATH": f"{bindir}:/usr/bin:/bin"}).status is Status.WARN
 
 
 @pytest.mark.parametrize("text,expected", [
@@ -705,7 +707,7 @@ def test_libvirt_subnet_overlaps_route(root):
     proc_net(root, extra_routes=[("eth1", "192.168.0.0/16")])
     r = root.check("net.libvirt-subnet")
     assert r.status is Status.FAIL and "192.168.0.0/16 dev eth1" in r.detail
-    assert "virsh net-edit default" in r.hint and "192.168.123.0/24" not in r.hint  # /16 takes all
+    assert "virsh net-edit default" in r.hint and "172.16.122.0/24" in r.hint  # the /16 takes 192.168.*
 
 
 def test_libvirt_subnet_own_bridge_and_local_address(root):
@@ -744,3 +746,17 @@ def test_libvirt_subnet_offline(root):
     root.write("etc/network/interfaces", "iface eth0 inet static\n  address 192.168.122.10/24\n")
     r = root.check("net.libvirt-subnet")
     assert r.status is Status.FAIL and "eth0 192.168.122.10/24" in r.detail
+
+
+def test_live_runtime_falls_back_to_iptables_legacy(root, tmp_path):
+    root.write("usr/sbin/iptables", "")
+    bindir = tmp_path / "bin"
+    bindir.mkdir()
+    (tmp_path / "rules").write_text(IPTABLES_SAVE)
+    (bindir / "nft").write_text("#!/bin/sh\necho '{\"nftables\": [{\"metainfo\": {}}]}'\n")
+    (bindir / "iptables-legacy-save").write_text(f"#!/bin/sh\ncat '{tmp_path / 'rules'}'\n")
+    for f in bindir.iterdir():
+        f.chmod(0o755)
+    r = root.check("net.firewall-ports", euid=0, live=True, env={"PATH": f"{bindir}:/usr/bin:/bin"})
+    assert r.status is Status.FAIL and r.detail.startswith("iptables (iptables filter INPUT) blocks")
+    assert any(e.source == "iptables-legacy-save -t filter" for e in r.evidence)

@@ -369,20 +369,21 @@ def net_dns(ctx: Ctx):
 
 # ---- net.static-ip ----------------------------------------------------------------
 
-def _static_hint(cfg: IfaceConfig, iface: str, addr: str, gw: str) -> str:
+def _static_hint(ctx: Ctx, cfg: IfaceConfig, iface: str, addr: str, gw: str) -> str:
+    where = ctx.show(cfg.source)
     if cfg.kind == "ifupdown":
-        return (f"in {cfg.source}: 'iface {iface} inet static' with 'address {addr}' and 'gateway {gw}'")
+        return (f"in {where}: 'iface {iface} inet static' with 'address {addr}' and 'gateway {gw}'")
     if cfg.kind == "NetworkManager":
         con = cfg.conn_id or iface
         return (f"nmcli connection modify '{con}' ipv4.method manual ipv4.addresses {addr} "
                 f"ipv4.gateway {gw} && nmcli connection up '{con}'")
     if cfg.kind == "ifcfg":
         ip, _, prefix = addr.partition("/")
-        return f"in {cfg.source}: BOOTPROTO=none, IPADDR={ip}, PREFIX={prefix or '24'}, GATEWAY={gw}"
+        return f"in {where}: BOOTPROTO=none, IPADDR={ip}, PREFIX={prefix or '24'}, GATEWAY={gw}"
     if cfg.kind == "netplan":
-        return (f"in {cfg.source}: dhcp4: false, addresses: [{addr}], routes: [{{to: default, via: {gw}}}]; "
+        return (f"in {where}: dhcp4: false, addresses: [{addr}], routes: [{{to: default, via: {gw}}}]; "
                 "then netplan apply")
-    return f"in {cfg.source}: [Network] DHCP=no, Address={addr}, Gateway={gw}"
+    return f"in {where}: [Network] DHCP=no, Address={addr}, Gateway={gw}"
 
 
 def _cfg_ev(ctx: Ctx, cfgs: list[IfaceConfig]):
@@ -420,7 +421,7 @@ def net_static_ip(ctx: Ctx):
             c = dhcp[0]
             return failed(f"{iface} (the default-route interface) gets its address by DHCP "
                           f"({c.kind}, {ctx.show(c.source)})", *ev, *_cfg_ev(ctx, cfgs), *extra,
-                          hint=_static_hint(c, iface, addr, gw))
+                          hint=_static_hint(ctx, c, iface, addr, gw))
         if static:
             c = static[0]
             shown = ", ".join(str(a) for a in c.networks) or "address set"
@@ -450,7 +451,7 @@ def net_static_ip(ctx: Ctx):
         c = dhcp[0]
         return failed(f"{names} gets its address by DHCP ({c.kind}, {ctx.show(c.source)})",
                       *ev, *_cfg_ev(ctx, dhcp + [g for g in gwd if g not in dhcp]), *extra,
-                      hint=_static_hint(c, c.name, "<address>/<prefix>", "<gateway>"))
+                      hint=_static_hint(ctx, c, c.name, "<address>/<prefix>", "<gateway>"))
     if gwd:
         return passed(f"{', '.join(sorted({c.name for c in gwd}))} has a static gateway configured",
                       *ev, *_cfg_ev(ctx, gwd))
@@ -535,7 +536,8 @@ _IFNAME = re.compile(r"[A-Za-z0-9._-]+\Z")
     source="VMmanager (interface names in Latin letters)",
 )
 def net_iface_names(ctx: Ctx):
-    names = netinfo.interfaces(ctx.host)
+    # bonding_masters and friends are plain files next to the interfaces' links
+    names = [n for n in netinfo.interfaces(ctx.host) if not ctx.host.is_file(f"/sys/class/net/{n}")]
     source = ctx.show("/sys/class/net")
     if not names:
         nc = read_netconfig(ctx.host)
@@ -600,6 +602,16 @@ def _runtime_ruleset(ctx: Ctx):
                           ("nft -j list ruleset", res.stdout[:200]))
         rs = fw.nft_json_ruleset(doc)
         rs.source = "nft -j list ruleset"
+        if not rs.base:  # rules loaded through iptables-legacy do not show in nft
+            try:
+                legacy = host.run(["iptables-legacy-save", "-t", "filter"])
+            except ToolMissing:
+                legacy = None
+            if legacy is not None and legacy.returncode == 0:
+                lrs = fw.iptables_save_ruleset(legacy.stdout)
+                if lrs.base and any(c.rules or c.policy == "drop" for c in lrs.base):
+                    lrs.source = "iptables-legacy-save -t filter"
+                    return lrs
         return rs
     try:
         res = host.run(["iptables-save", "-t", "filter"])
@@ -790,11 +802,13 @@ def _libvirt_default_net(ctx: Ctx):
 
 
 def _free_subnet(taken: list[ipaddress.IPv4Network]) -> str:
-    for third in range(123, 255):
-        cand = ipaddress.IPv4Network(f"192.168.{third}.0/24")
+    candidates = [f"192.168.{n}.0/24" for n in range(123, 255)] + \
+                 [f"172.{n}.122.0/24" for n in range(16, 32)] + [f"10.{n}.122.0/24" for n in range(100, 256)]
+    for c in candidates:
+        cand = ipaddress.IPv4Network(c)
         if not any(cand.overlaps(t) for t in taken):
             return str(cand)
-    return "a free /24"
+    return "a free private /24"
 
 
 @check(
