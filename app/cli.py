@@ -64,10 +64,17 @@ def _profile(args):
 
 
 def cmd_check(args) -> int:
+    from checks.facts import Facts
+
+    host = _host(args)
+    facts = None
+    if not args.list:
+        # start the slow probes now: they overlap with importing the catalogue
+        facts = Facts(host)
+        facts.prefetch()
     from checks.registry import all_checks
     from checks.runner import parse_ignore, run_checks
 
-    host = _host(args)
     profile = _profile(args)
     if args.list:
         catalogue = all_checks()
@@ -76,7 +83,7 @@ def cmd_check(args) -> int:
                 print(f"{cid:<28} {profile.checks[cid].severity:<12} {spec.title}")
         return EXIT_OK
     ignore = parse_ignore(args.ignore, profile.checks)
-    report = run_checks(host, profile, ignore=ignore)
+    report = run_checks(host, profile, ignore=ignore, facts=facts)
     fmt = args.format
     if fmt == "json":
         import json

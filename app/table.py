@@ -75,8 +75,8 @@ def render_table(report: Report, color: bool = False, width: int = 80) -> str:
             lines.append(head + body[0])
             lines.extend(indent + b for b in body[1:])
             if r.status is not Status.PASS and r.hint:
-                for i, b in enumerate(textwrap.wrap("fix: " + r.hint, width - len(indent))):
-                    lines.append(indent + ("" if i == 0 else "     ") + b)
+                for b in textwrap.wrap("fix: " + r.hint, width - len(indent), subsequent_indent="     "):
+                    lines.append(indent + b)
     lines.append("")
     verdict = textwrap.wrap(verdict_line(report), width, subsequent_indent="         ")
     if color:

@@ -38,9 +38,36 @@ class Process:
     cmdline: tuple[str, ...]
 
 
+def _quietly(job) -> None:
+    try:
+        job()
+    except Exception:  # the check that needs the fact reports the problem itself
+        pass
+
+
 class Facts:
     def __init__(self, host: Host):
         self.host = host
+
+    def prefetch(self) -> None:
+        """Start the slow shared probes in background threads.
+
+        They wait on the kernel or on child processes (KVM_CREATE_VM, the
+        kernel log, dpkg-query, systemctl), so they overlap with the checks;
+        a check that needs one waits for it through the memo.
+        """
+        import threading
+
+        from . import pkgdb, units
+
+        def dpkg():
+            if pkgdb.database_kind(self.host, self.os.family) == "dpkg":
+                pkgdb.dpkg_listing(self.host)
+
+        jobs = [lambda: self.kvm, lambda: self.kernel_log, dpkg,
+                lambda: units.enabled_states(self.host, sorted(units.KNOWN_UNITS))]
+        for job in jobs:
+            threading.Thread(target=_quietly, args=(job,), daemon=True, name="kvmprep-prefetch").start()
 
     def _memo(self, name, compute):
         return self.host.memo(("fact", name), compute)

@@ -12,13 +12,10 @@ from __future__ import annotations
 import errno
 import fnmatch
 import os
-import shutil
 import stat as stat_mod
-import subprocess
 import threading
 from dataclasses import dataclass
-from pathlib import Path
-from typing import Mapping, Sequence
+from collections.abc import Mapping, Sequence
 
 from .errors import NeedsRoot, ProbeError, ToolMissing
 
@@ -45,7 +42,7 @@ class Host:
         euid: int | None = None,
         live: bool | None = None,
     ):
-        self.root = Path(os.path.abspath(os.fspath(root)))
+        self.root = os.path.abspath(os.fspath(root))
         # live: the root is the running system, so runtime probes (ioctls,
         # the process table, /dev/kmsg) describe it. Tests may force it.
         self.live = os.path.realpath(self.root) == "/" if live is None else live
@@ -61,20 +58,20 @@ class Host:
 
     def display(self, path: str) -> str:
         """How a path inside the root is shown to the admin."""
-        if str(self.root) == "/":
+        if self.root == "/":
             return path
-        return str(self.root) + path
+        return self.root + path
 
     # ---- paths ----------------------------------------------------------
-    def path(self, p: str) -> Path:
+    def path(self, p: str) -> str:
         """The real filesystem path for absolute path ``p`` inside the root."""
         if not p.startswith("/"):
             raise ValueError(f"host paths are absolute: {p!r}")
-        if str(self.root) == "/":
-            return Path(p)
+        if self.root == "/":
+            return p
         return self._resolve(p)
 
-    def _resolve(self, p: str) -> Path:
+    def _resolve(self, p: str) -> str:
         parts = [x for x in p.split("/") if x and x != "."]
         resolved: list[str] = []
         links = 0
@@ -84,11 +81,8 @@ class Host:
                 if resolved:
                     resolved.pop()
                 continue
-            candidate = self.root.joinpath(*resolved, part)
-            try:
-                is_link = candidate.is_symlink()
-            except OSError:
-                is_link = False
+            candidate = os.path.join(self.root, *resolved, part)
+            is_link = os.path.islink(candidate)
             if is_link:
                 links += 1
                 if links > _MAX_LINKS:
@@ -99,7 +93,7 @@ class Host:
                 parts = [x for x in target.split("/") if x and x != "."] + parts
                 continue
             resolved.append(part)
-        return self.root.joinpath(*resolved)
+        return os.path.join(self.root, *resolved)
 
     # ---- reads ----------------------------------------------------------
     def _oserror(self, p: str, exc: OSError):
@@ -133,19 +127,19 @@ class Host:
 
     def exists(self, p: str) -> bool:
         try:
-            return self.path(p).exists()
+            return os.path.exists(self.path(p))
         except ProbeError:
             return False
 
     def is_dir(self, p: str) -> bool:
         try:
-            return self.path(p).is_dir()
+            return os.path.isdir(self.path(p))
         except ProbeError:
             return False
 
     def is_file(self, p: str) -> bool:
         try:
-            return self.path(p).is_file()
+            return os.path.isfile(self.path(p))
         except ProbeError:
             return False
 
@@ -179,7 +173,7 @@ class Host:
     def readlink(self, p: str) -> str | None:
         try:
             parent = self.path(os.path.dirname(p) or "/")
-            return os.readlink(parent / os.path.basename(p))
+            return os.readlink(os.path.join(parent, os.path.basename(p)))
         except (FileNotFoundError, NotADirectoryError, OSError):
             return None
 
@@ -187,7 +181,11 @@ class Host:
     def which(self, tool: str) -> str | None:
         """A tool on the machine kvmprep runs on (it is pointed at the root)."""
         path = self.env.get("PATH", os.defpath) + ":/usr/sbin:/sbin"
-        return shutil.which(tool, path=path)
+        for d in path.split(":"):
+            exe = os.path.join(d or ".", tool)
+            if os.path.isfile(exe) and os.access(exe, os.X_OK):
+                return exe
+        return None
 
     def run(
         self,
@@ -196,6 +194,8 @@ class Host:
         env: Mapping[str, str] | None = None,
     ) -> CommandResult:
         """Run argv (no shell), capture text; raises ToolMissing / ProbeError."""
+        import subprocess  # lazily: a run that spawns nothing never pays for it
+
         exe = self.which(argv[0]) if "/" not in argv[0] else argv[0]
         if exe is None:
             raise ToolMissing(argv[0])

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import Enum
-from typing import Any, Callable
+from collections.abc import Callable
 
 
 class Status(str, Enum):
@@ -83,7 +83,7 @@ class CheckSpec:
     remediations: tuple[str, ...] = ()
     needs_root: bool = False
     root_reads: str = ""
-    params: dict[str, Any] = field(default_factory=dict)
+    params: dict[str, object] = field(default_factory=dict)
 
 
 @dataclass
@@ -105,7 +105,7 @@ class CheckResult:
     ignored: bool = False
     seconds: float = 0.0
 
-    def to_dict(self) -> dict[str, Any]:
+    def to_dict(self) -> dict[str, object]:
         return {
             "id": self.id,
             "title": self.title,

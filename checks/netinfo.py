@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import ipaddress
-import socket
-import struct
 from dataclasses import dataclass
 
 from .host import Host
@@ -18,7 +16,8 @@ class Route:
 
 
 def _hex_ip(h: str) -> ipaddress.IPv4Address:
-    return ipaddress.IPv4Address(socket.inet_ntoa(struct.pack("<I", int(h, 16))))
+    # /proc/net/route prints addresses as little-endian hex words
+    return ipaddress.IPv4Address(int.from_bytes(int(h, 16).to_bytes(4, "little"), "big"))
 
 
 def routes(host: Host) -> list[Route]:

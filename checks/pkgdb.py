@@ -40,9 +40,9 @@ def rpm_dbpath(host: Host) -> str | None:
     return None
 
 
-def _dpkg_status_file(host: Host, names: list[str]) -> dict[str, str | None]:
-    text = host.read_text("/var/lib/dpkg/status") or ""
-    found: dict[str, str | None] = {n: None for n in names}
+def _status_versions(text: str) -> dict[str, str]:
+    """Installed packages from a dpkg status file (used when dpkg-query is absent)."""
+    found: dict[str, str] = {}
     for stanza in text.split("\n\n"):
         fields = {}
         for line in stanza.splitlines():
@@ -51,8 +51,8 @@ def _dpkg_status_file(host: Host, names: list[str]) -> dict[str, str | None]:
             k, _, v = line.partition(":")
             fields[k.strip()] = v.strip()
         name = fields.get("Package")
-        if name in found and fields.get("Status", "").endswith(" installed"):
-            found[name] = fields.get("Version")
+        if name and fields.get("Status", "").endswith(" installed"):
+            found[name] = fields.get("Version", "")
     return found
 
 
@@ -66,6 +66,30 @@ def _first_error(stderr: str) -> str:
     return stderr.strip()
 
 
+def dpkg_listing(host: Host) -> tuple[dict[str, str], str]:
+    """Every installed package of the root's dpkg database (one dpkg-query per run)."""
+    return host.memo(("dpkg-listing",), lambda: _dpkg_listing(host))
+
+
+def _dpkg_listing(host: Host) -> tuple[dict[str, str], str]:
+    admindir = host.path("/var/lib/dpkg")
+    argv = ["dpkg-query", f"--admindir={admindir}", "-W",
+            "-f", "${Package}\t${Version}\t${db:Status-Status}\n"]
+    try:
+        res = host.run(argv)
+    except ToolMissing:
+        text = host.read_text("/var/lib/dpkg/status") or ""
+        return _status_versions(text), host.display("/var/lib/dpkg/status")
+    if res.returncode != 0:
+        raise ProbeError(" ".join(argv[:3]), _first_error(res.stderr) or f"exit {res.returncode}")
+    found = {}
+    for line in res.stdout.splitlines():
+        parts = line.split("\t")
+        if len(parts) == 3 and parts[2] == "installed":
+            found[parts[0]] = parts[1]
+    return found, " ".join(argv[:3])
+
+
 def installed(host: Host, kind: str, names: list[str]) -> tuple[dict[str, str | None], str]:
     """Map each name to its installed version (None if not installed).
 
@@ -75,21 +99,8 @@ def installed(host: Host, kind: str, names: list[str]) -> tuple[dict[str, str | 
     if not names:
         return {}, ""
     if kind == "dpkg":
-        admindir = str(host.path("/var/lib/dpkg"))
-        argv = ["dpkg-query", f"--admindir={admindir}", "-W",
-                "-f", "${Package}\t${Version}\t${db:Status-Status}\n", *names]
-        try:
-            res = host.run(argv)
-        except ToolMissing:
-            return _dpkg_status_file(host, names), host.display("/var/lib/dpkg/status")
-        found: dict[str, str | None] = {n: None for n in names}
-        for line in res.stdout.splitlines():
-            parts = line.split("\t")
-            if len(parts) == 3 and parts[0] in found and parts[2] == "installed":
-                found[parts[0]] = parts[1]
-        if res.returncode not in (0, 1):
-            raise ProbeError(" ".join(argv[:3]), _first_error(res.stderr) or f"exit {res.returncode}")
-        return found, " ".join(argv[:3]) + " " + " ".join(names)
+        listing, source = dpkg_listing(host)
+        return {n: listing.get(n) for n in names}, source
     if kind == "rpm":
         dbpath = rpm_dbpath(host)
         if dbpath is None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable
+from collections.abc import Callable
 
 from .facts import Facts
 from .host import Host
@@ -39,7 +39,7 @@ class Ctx:
 
     host: Host
     facts: Facts
-    params: dict[str, Any]
+    params: dict[str, object]
     spec: CheckSpec
 
     def show(self, path: str) -> str:
@@ -56,7 +56,7 @@ def check(
     remediations: tuple[str, ...] | list[str] = (),
     needs_root: bool = False,
     root_reads: str = "",
-    params: dict[str, Any] | None = None,
+    params: dict[str, object] | None = None,
 ) -> Callable[[Callable[[Ctx], Outcome]], Callable[[Ctx], Outcome]]:
     """Register a check function ``f(ctx) -> Outcome`` under a stable id.
 

@@ -8,6 +8,39 @@ from checks.registry import all_checks
 BUILTINS = ["deckhouse", "generic", "kubevirt", "openstack-nova", "vmmanager"]
 
 
+def test_compiled_profiles_match_the_yaml():
+    """compiled.json lets `check` skip importing PyYAML; it must say what the YAML says."""
+    import json
+
+    import yaml
+
+    from checks.profile import COMPILED
+
+    with open(COMPILED) as fh:
+        compiled = json.load(fh)
+    assert sorted(compiled) == BUILTINS, "run: python -m checks.profile --compile"
+    for name, entry in compiled.items():
+        with open(COMPILED.replace("compiled.json", f"{name}.yaml")) as fh:
+            text = fh.read()
+        assert entry["yaml"] == text, f"{name}.yaml changed: run python -m checks.profile --compile"
+        assert entry["data"] == yaml.safe_load(text)
+
+
+def test_edited_builtin_yaml_is_read_directly(tmp_path, monkeypatch):
+    import shutil
+
+    import checks.profile as prof
+
+    d = tmp_path / "profiles"
+    shutil.copytree(prof.PROFILE_DIR, d)
+    (d / "generic.yaml").write_text((d / "generic.yaml").read_text().replace(
+        "description: A libvirt/QEMU KVM host (the default)", "description: edited"))
+    monkeypatch.setattr(prof, "PROFILE_DIR", str(d))
+    monkeypatch.setattr(prof, "COMPILED", str(d / "compiled.json"))
+    assert prof.load_profile("generic").description == "edited"
+    assert prof.load_profile("kubevirt").description.startswith("A Kubernetes node")
+
+
 def test_the_five_builtins_ship():
     assert builtin_names() == BUILTINS
 

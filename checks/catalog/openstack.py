@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import configparser
 
 from ..model import failed, passed
 from ..registry import Ctx, check
@@ -24,6 +23,8 @@ class _ParseError(Exception):
 
 def _parse(text: str, name: str) -> dict[tuple[str, str], str]:
     """(section, key) -> value, like oslo.config: quotes stripped, last value wins, no inline comments."""
+    import configparser  # only when there is a nova.conf to read
+
     cp = configparser.ConfigParser(strict=False, interpolation=None, empty_lines_in_values=False,
                                    default_section="\x00no-default-section")
     try:

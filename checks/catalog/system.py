@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import datetime
 import re
-from urllib.parse import urlparse
 
 from ..errors import ProbeError
 from ..model import failed, passed, skipped, warned
@@ -29,9 +27,9 @@ DEFAULT_SUPPORTED = [
 
 # (id, major version, end of life, what it means); ids as in os-release (plus centos-stream)
 END_OF_LIFE = [
-    ("centos", "7", datetime.date(2024, 6, 30), "CentOS 7 reached end of life on 2024-06-30"),
-    ("centos", "8", datetime.date(2021, 12, 31), "CentOS Linux 8 reached end of life on 2021-12-31"),
-    ("centos-stream", "8", datetime.date(2024, 5, 31), "CentOS Stream 8 reached end of life on 2024-05-31"),
+    ("centos", "7", (2024, 6, 30), "CentOS 7 reached end of life on 2024-06-30"),
+    ("centos", "8", (2021, 12, 31), "CentOS Linux 8 reached end of life on 2021-12-31"),
+    ("centos-stream", "8", (2024, 5, 31), "CentOS Stream 8 reached end of life on 2024-05-31"),
 ]
 
 _RELEASE_FILES = "/etc/os-release, /usr/lib/os-release, /etc/lsb-release, /etc/system-release, " \
@@ -95,13 +93,15 @@ def _version_ok(version: tuple[int, ...], entry: dict) -> tuple[bool, str]:
     return True, ""
 
 
-def _eol(info: OsInfo, today: datetime.date | None = None) -> str | None:
+def _eol(info: OsInfo, today=None) -> str | None:
+    import datetime
+
     today = today or datetime.date.today()
     ids = effective_ids(info)
     major = str(info.major) if info.major is not None else None
     for os_id, ver, date, text in END_OF_LIFE:
         # CentOS Stream is checked under its own name only
-        if ((os_id == ids[0] if ids else False) and major == ver and today > date):
+        if ((os_id == ids[0] if ids else False) and major == ver and today > datetime.date(*date)):
             return text
     return None
 
@@ -321,6 +321,8 @@ def _enabled(values: dict[str, str]) -> bool:
 
 
 def _yum_third_party(ctx: Ctx, os_ids, family) -> tuple[list[tuple[str, str]], list[str]]:
+    from urllib.parse import urlparse
+
     found, files = [], ctx.host.glob("/etc/yum.repos.d", "*.repo")
     for path in files:
         for rid, values in _ini_sections(ctx.host.read_text(path) or ""):
@@ -342,6 +344,8 @@ def _yum_third_party(ctx: Ctx, os_ids, family) -> tuple[list[tuple[str, str]], l
 
 
 def _zypper_third_party(ctx: Ctx) -> tuple[list[tuple[str, str]], list[str]]:
+    from urllib.parse import urlparse
+
     found, files = [], ctx.host.glob("/etc/zypp/repos.d", "*.repo")
     for path in files:
         for alias, values in _ini_sections(ctx.host.read_text(path) or ""):
@@ -390,6 +394,8 @@ def _extra_services(ctx: Ctx) -> list[tuple[str, str]]:
     params={"strict": False},
 )
 def os_minimal(ctx: Ctx):
+    from urllib.parse import urlparse
+
     info = ctx.facts.os
     family = info.family
     os_ids = effective_ids(info) + [i for i in info.like if i in _OWN_HOSTS]
