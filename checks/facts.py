@@ -202,9 +202,11 @@ class Facts:
 
     @property
     def guests(self) -> list[Process]:
-        return [p for p in self.processes
-                if p.comm.startswith(("qemu-system", "qemu-kvm", "kvm"))
-                or (p.cmdline and os.path.basename(p.cmdline[0]).startswith(("qemu-system", "qemu-kvm")))]
+        # QEMU under its own names; "kvm" is Debian's old wrapper name (kernel
+        # threads such as kvm-nx-lpage-recovery have no command line).
+        return [p for p in self.processes if p.cmdline and (
+                p.comm.startswith(("qemu-system", "qemu-kvm")) or p.comm == "kvm"
+                or os.path.basename(p.cmdline[0]).startswith(("qemu-system", "qemu-kvm")))]
 
     @property
     def user(self) -> tuple[str | None, str]:

@@ -98,3 +98,14 @@ def test_parse_ignore():
     assert parse_ignore(None, {"a"}) == set()
     with pytest.raises(UsageError):
         parse_ignore("a,zz", {"a"})
+
+
+def test_running_guests_are_qemu_processes_only(root):
+    for pid, comm, argv in [(10, "qemu-system-x86", b"/usr/bin/qemu-system-x86_64\0-name\0vm1\0"),
+                            (11, "kvmprep", b"/usr/bin/python3\0/usr/bin/kvmprep\0"),
+                            (12, "kvm-nx-lpage-re", b""),
+                            (13, "qemu-kvm", b"/usr/libexec/qemu-kvm\0")]:
+        root.write(f"proc/{pid}/comm", comm + "\n")
+        root.write(f"proc/{pid}/cmdline", argv)
+    facts = Facts(root.host(live=True))
+    assert [p.pid for p in facts.guests] == [10, 13]
