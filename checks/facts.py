@@ -138,7 +138,7 @@ class Facts:
         def compute():
             if not self.host.live:
                 return KvmProbe("offline", "an offline root cannot be probed: /dev/kvm belongs to the running kernel")
-            return probe_kvm("/dev/kvm")
+            return probe_kvm(self.host.path("/dev/kvm"))
         return self._memo("kvm", compute)
 
     @property

@@ -144,7 +144,7 @@ def read_kernel_log(host: Host) -> tuple[list[str], str]:
     """
     if host.live:
         try:
-            fd = os.open("/dev/kmsg", os.O_RDONLY | os.O_NONBLOCK)
+            fd = os.open(host.path("/dev/kmsg"), os.O_RDONLY | os.O_NONBLOCK)
         except PermissionError:
             if not host.is_root:
                 from .errors import NeedsRoot

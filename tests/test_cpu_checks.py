@@ -163,3 +163,14 @@ def test_kernel_version_from_lib_modules_when_offline(root):
 def test_kernel_version_garbage(root):
     root.write("proc/version", "\x00\xff nonsense\n")
     assert root.check("kernel.version").status is Status.SKIP
+
+
+def test_virt_extensions_without_flag_and_no_access_to_dev_kvm_is_undecided(root):
+    from checks.facts import Facts
+    from checks.kvmprobe import KvmProbe
+
+    root.use("cpu/vbox-win")
+    facts = Facts(root.host(euid=1000, live=True))
+    facts.host.memo(("fact", "kvm"), lambda: KvmProbe("denied", "cannot open /dev/kvm: permission denied"))
+    r = root.check("cpu.virt-extensions", facts=facts)
+    assert r.status is Status.SKIP and r.detail.startswith("needs root")

@@ -41,14 +41,15 @@ def _msr_firmware_disabled(ctx: Ctx) -> tuple[bool | None, str]:
     """Read the firmware lock MSR when the msr device already exists (never load it)."""
     import os
 
-    if not ctx.host.live or not ctx.host.is_root or not os.path.exists("/dev/cpu/0/msr"):
+    msr = ctx.host.path("/dev/cpu/0/msr")
+    if not ctx.host.live or not ctx.host.is_root or not os.path.exists(msr):
         return None, ""
     vendor = ctx.facts.cpu.vendor
     reg = 0x3A if vendor == "intel" else 0xC0010114 if vendor in ("amd", "hygon") else None
     if reg is None:
         return None, ""
     try:
-        fd = os.open("/dev/cpu/0/msr", os.O_RDONLY)
+        fd = os.open(msr, os.O_RDONLY)
         try:
             value = int.from_bytes(os.pread(fd, 8, reg), "little")
         finally:
@@ -107,6 +108,11 @@ def cpu_virt_extensions(ctx: Ctx):
         return failed("disabled in firmware (the CPU has it, the lock MSR turns it off)",
                       *ev, ("/dev/cpu/0/msr", msr_ev),
                       hint="enable Intel VT-x / AMD SVM in the BIOS/UEFI setup, then power-cycle")
+    if kvm.outcome == "denied":
+        # KVM may still work without the flag (kvm_pvm, a hypervisor hiding
+        # it): only opening /dev/kvm can tell, and this user cannot.
+        return skipped("needs root: no VT-x/AMD-V flag shown, and only opening /dev/kvm can tell "
+                       "whether KVM works without it", *ev, ("/dev/kvm", kvm.detail))
     virt = ctx.facts.virt
     if virt.is_vm or "hypervisor" in cpu.flags:
         what = virt.kind or "a hypervisor"
