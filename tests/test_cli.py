@@ -144,3 +144,16 @@ def test_profiles_command_lists_builtins():
 def test_no_command_runs_check_without_a_terminal(debian_root):
     r = kvmprep("--root", str(debian_root.path))
     assert r.returncode in (0, 1) and "Verdict:" in r.stdout
+
+
+@pytest.mark.parametrize("os_tree", sorted(p.name for p in (TOP / "tests/fixtures/os").iterdir()))
+@pytest.mark.parametrize("cpu_tree", ["x86_64-epyc_7451", "ppc64le-powernv-power8", "arm-A510-A710-A715-X3"])
+def test_every_profile_decides_on_real_release_and_cpu_data(root, capsys, os_tree, cpu_tree):
+    """Real machines' files: every check answers (no error), for every profile."""
+    root.use(f"os/{os_tree}").use(f"cpu/{cpu_tree}")
+    for profile in ("generic", "openstack-nova", "kubevirt", "deckhouse", "vmmanager"):
+        rc = main(["check", "--root", str(root.path), "--format", "json", "--profile", profile])
+        doc = json.loads(capsys.readouterr().out)
+        assert rc in (0, 1)
+        errors = [(c["id"], c["detail"]) for c in doc["checks"] if c["status"] == "error"]
+        assert errors == [], (profile, errors)
