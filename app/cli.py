@@ -42,6 +42,28 @@ def build_parser() -> argparse.ArgumentParser:
                      help="output format (default: table)")
     chk.add_argument("--list", action="store_true", help="list the profile's checks instead of running them")
 
+    pl = sub.add_parser("plan", help="show what would be fixed and how (changes nothing)",
+                        description="Detect, then build the plan of fixes: every file diff and exact command.")
+    _common(pl)
+    pl.add_argument("--fix", metavar="IDS", help="plan exactly these remediations (comma-separated)")
+    pl.add_argument("--format", choices=("text", "json", "yaml"), default="text")
+    pl.add_argument("-o", "--output", metavar="FILE", help="also write the plan to FILE (YAML unless --format json)")
+
+    ap = sub.add_parser("apply", help="apply a plan after confirmation",
+                        description="Show the plan, ask, apply it, then run the fixed checks again.")
+    ap.add_argument("plan_file", nargs="?", metavar="PLAN_FILE", help="a plan written by 'kvmprep plan -o'")
+    _common(ap)
+    ap.add_argument("--fix", metavar="IDS", help="apply exactly these remediations (comma-separated)")
+    ap.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
+    ap.add_argument("--dry-run", action="store_true", help="show the plan and exit")
+
+    un = sub.add_parser("undo", help="revert the last apply",
+                        description="Revert the last apply, action by action in reverse order.")
+    un.add_argument("--root", metavar="DIR", default=None, help="the root the apply changed")
+    un.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
+    un.add_argument("--remove-packages", action="store_true",
+                    help="also remove packages the apply installed (default: list them)")
+
     prof = sub.add_parser("profiles", help="list the built-in profiles",
                           description="List the built-in profiles.")
     prof.add_argument("--format", choices=("table", "json"), default="table")
@@ -118,6 +140,19 @@ def cmd_profiles(args) -> int:
     return EXIT_OK
 
 
+def _fix_command(args) -> int:
+    from remediations.plan import PlanError
+    from remediations.journal import LockHeld
+
+    from . import fix_commands as fc
+
+    host = _host(args)
+    try:
+        return {"plan": fc.cmd_plan, "apply": fc.cmd_apply, "undo": fc.cmd_undo}[args.command](args, host)
+    except (fc.FixError, PlanError, LockHeld) as exc:
+        raise CliError(str(exc)) from None
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
@@ -131,6 +166,8 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "profiles":
             return cmd_profiles(args)
+        if args.command in ("plan", "apply", "undo"):
+            return _fix_command(args)
         return cmd_check(args)
     except (CliError, ProfileError, UsageError) as exc:
         print(f"kvmprep: {exc}", file=sys.stderr)

@@ -1,0 +1,346 @@
+"""Typed actions: each previews itself, runs exactly what it previewed, and
+knows how to undo itself from the state it recorded before running."""
+
+from __future__ import annotations
+
+import difflib
+import os
+import shlex
+from dataclasses import asdict, dataclass, field
+from typing import ClassVar
+
+from .fileops import atomic_write, backup_file, file_state, sha256
+
+
+class ActionFailed(Exception):
+    """An action could not complete; the plan stops here."""
+
+    def __init__(self, message: str, output: str = "", returncode: int | None = None):
+        super().__init__(message)
+        self.message, self.output, self.returncode = message, output, returncode
+
+
+@dataclass
+class Cmd:
+    """One command exactly as apply runs it: argv (no shell) and extra environment."""
+
+    argv: list[str]
+    env: dict[str, str] = field(default_factory=dict)
+
+    def display(self) -> str:
+        env = " ".join(f"{k}={shlex.quote(v)}" for k, v in sorted(self.env.items()))
+        return (env + " " if env else "") + shlex.join(self.argv)
+
+
+@dataclass
+class Action:
+    """Base: ``runtime`` acts on the running system only (skipped offline);
+    ``reboot`` takes effect only after a reboot."""
+
+    KIND: ClassVar[str] = ""
+    why: str = ""
+    reboot: bool = False
+    runtime: bool = False
+
+    # -- what it will do ---------------------------------------------------
+    def summary(self) -> str:
+        raise NotImplementedError
+
+    def commands(self) -> list[Cmd]:
+        return []
+
+    def preview(self) -> str:
+        """Exact text of what apply runs: the commands, or a file's diff."""
+        return "\n".join("$ " + c.display() for c in self.commands())
+
+    @property
+    def touches_files(self) -> list[str]:
+        return []
+
+    # -- doing it ------------------------------------------------------------
+    def capture(self, ax) -> dict:
+        """State before running, kept in the journal for undo."""
+        return {}
+
+    def execute(self, ax) -> dict:
+        """Run; return extra undo data. Raise ActionFailed to stop the plan."""
+        for cmd in self.commands():
+            ax.run(cmd)
+        return {}
+
+    def undo(self, ax, before: dict, after: dict) -> str:
+        """Put things back; return a sentence for the admin. Raise ActionFailed if it cannot."""
+        return "nothing to undo"
+
+    # -- serialization -------------------------------------------------------
+    def to_dict(self) -> dict:
+        return {"kind": self.KIND, **asdict(self)}
+
+
+KINDS: dict[str, type[Action]] = {}
+
+
+def _kind(cls):
+    KINDS[cls.KIND] = cls
+    return cls
+
+
+def action_from_dict(data: dict) -> Action:
+    data = dict(data)
+    kind = data.pop("kind", None)
+    if kind not in KINDS:
+        raise ValueError(f"unknown action kind {kind!r}")
+    cls = KINDS[kind]
+    try:
+        return cls(**data)
+    except TypeError as exc:
+        raise ValueError(f"bad {kind} action: {exc}") from None
+
+
+@_kind
+@dataclass
+class WriteFile(Action):
+    """Replace a file's whole content (atomically, original backed up)."""
+
+    KIND: ClassVar[str] = "write-file"
+    path: str = ""  # absolute path inside the root
+    content: str = ""
+    mode: int = 0o644  # for a new file; an existing file keeps its own
+    original_sha256: str | None = None  # what the preview was made against; None = file absent
+
+    def summary(self) -> str:
+        return f"{'create' if self.original_sha256 is None else 'edit'} {self.path}"
+
+    @property
+    def touches_files(self) -> list[str]:
+        return [self.path]
+
+    def diff(self, old: str | None) -> str:
+        old_lines = (old or "").splitlines(keepends=True)
+        new_lines = self.content.splitlines(keepends=True)
+        lines = list(difflib.unified_diff(
+            old_lines, new_lines,
+            fromfile="/dev/null" if old is None else f"a{self.path}", tofile=f"b{self.path}"))
+        return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                       for line in lines).rstrip("\n")
+
+    # The old text is part of the plan for the preview: kept out of to_dict
+    # (the sha pins it), filled by the planner and on load.
+    old_text: str | None = field(default=None, repr=False, compare=False)
+
+    def preview(self) -> str:
+        return self.diff(self.old_text)
+
+    def to_dict(self) -> dict:
+        d = super().to_dict()
+        d.pop("old_text", None)
+        return d
+
+    def capture(self, ax) -> dict:
+        real = ax.host.path(self.path)
+        st = file_state(real)
+        if (st.sha256 if st.exists else None) != self.original_sha256:
+            raise ActionFailed(f"{ax.host.display(self.path)} changed since the plan was made; "
+                               "make a new plan (kvmprep plan) and review it again")
+        return {"existed": st.exists, "sha256": st.sha256, "mode": st.mode}
+
+    def execute(self, ax) -> dict:
+        real = ax.host.path(self.path)
+        st = file_state(real)
+        backup = None
+        if st.exists:
+            backup = backup_file(real, ax.backup_dir, self.path)
+        data = self.content.encode()
+        try:
+            atomic_write(real, data, like=st, mode=self.mode)
+        except OSError as exc:
+            raise ActionFailed(f"writing {ax.host.display(self.path)} failed: {exc.strerror or exc}; "
+                               "the original is untouched") from exc
+        ax.log(f"wrote {ax.host.display(self.path)} ({len(data)} bytes)"
+               + (f", original saved as {backup}" if backup else ""))
+        return {"backup": backup, "written_sha256": sha256(data)}
+
+    def undo(self, ax, before: dict, after: dict) -> str:
+        real = ax.host.path(self.path)
+        now = file_state(real)
+        shown = ax.host.display(self.path)
+        if now.sha256 != after.get("written_sha256"):
+            raise ActionFailed(f"{shown} was changed after kvmprep wrote it: left as it is"
+                               + (f"; the original is in {after['backup']}" if after.get("backup") else ""))
+        if after.get("backup"):
+            with open(after["backup"], "rb") as fh:
+                data = fh.read()
+            atomic_write(real, data, like=file_state(after["backup"]))
+            os.chmod(real, before.get("mode") or 0o644)
+            return f"restored {shown} from {after['backup']}"
+        os.unlink(real)
+        return f"removed {shown} (kvmprep had created it)"
+
+
+@_kind
+@dataclass
+class InstallPackages(Action):
+    """Install packages with the distribution's package manager."""
+
+    KIND: ClassVar[str] = "install-packages"
+    manager: str = ""
+    packages: list[str] = field(default_factory=list)
+    cmds: list[dict] = field(default_factory=list)  # Cmd dicts, built by the planner
+
+    def summary(self) -> str:
+        return f"install {', '.join(self.packages)} ({self.manager})"
+
+    def commands(self) -> list[Cmd]:
+        return [Cmd(**c) for c in self.cmds]
+
+    def capture(self, ax) -> dict:
+        return {"installed": sorted(ax.installed_packages(self.packages))}
+
+    def execute(self, ax) -> dict:
+        for cmd in self.commands():
+            ax.run(cmd)
+        return {"installed": sorted(ax.installed_packages(self.packages))}
+
+    def undo(self, ax, before: dict, after: dict) -> str:
+        new = sorted(set(after.get("installed", [])) - set(before.get("installed", [])))
+        if not new:
+            return "no package was installed by this action"
+        if not ax.remove_packages:
+            return ("installed by kvmprep and left in place: " + " ".join(new)
+                    + " (remove them with your package manager, or kvmprep undo --remove-packages)")
+        for cmd in ax.removal_commands(self.manager, new):
+            ax.run(cmd)
+        return "removed " + " ".join(new)
+
+
+@_kind
+@dataclass
+class LoadModule(Action):
+    """Load a kernel module now (or unload and load it again to apply options)."""
+
+    KIND: ClassVar[str] = "load-module"
+    module: str = ""
+    reload: bool = False
+
+    def summary(self) -> str:
+        return f"{'reload' if self.reload else 'load'} kernel module {self.module} now"
+
+    def commands(self) -> list[Cmd]:
+        if self.reload:
+            return [Cmd(["modprobe", "-r", self.module]), Cmd(["modprobe", self.module])]
+        return [Cmd(["modprobe", self.module])]
+
+    def capture(self, ax) -> dict:
+        return {"loaded": ax.host.is_dir(f"/sys/module/{self.module.replace('-', '_')}")}
+
+    def undo(self, ax, before: dict, after: dict) -> str:
+        if before.get("loaded") or self.reload:
+            return f"{self.module} was already loaded before: left loaded"
+        ax.run(Cmd(["modprobe", "-r", self.module]))
+        return f"unloaded {self.module}"
+
+
+@_kind
+@dataclass
+class EnableUnits(Action):
+    """Enable (and start, on a live host) systemd units."""
+
+    KIND: ClassVar[str] = "enable-units"
+    units: list[str] = field(default_factory=list)
+    root: str = "/"
+    now: bool = True
+
+    def summary(self) -> str:
+        return f"enable{' and start' if self.now else ''} {', '.join(self.units)}"
+
+    def commands(self) -> list[Cmd]:
+        if self.root != "/":
+            return [Cmd(["systemctl", f"--root={self.root}", "enable", *self.units])]
+        return [Cmd(["systemctl", "enable", *(["--now"] if self.now else []), *self.units])]
+
+    def capture(self, ax) -> dict:
+        return {"enabled": ax.unit_states(self.units)}
+
+    def undo(self, ax, before: dict, after: dict) -> str:
+        was = before.get("enabled", {})
+        off = [u for u in self.units if was.get(u) not in ("enabled", "enabled-runtime", "static", "alias")]
+        if not off:
+            return "the units were enabled before: left enabled"
+        if self.root != "/":
+            ax.run(Cmd(["systemctl", f"--root={self.root}", "disable", *off]))
+        else:
+            ax.run(Cmd(["systemctl", "disable", *(["--now"] if self.now else []), *off]))
+        return "disabled " + ", ".join(off)
+
+
+@_kind
+@dataclass
+class AddKernelArgs(Action):
+    """Add kernel command-line arguments to every boot entry with grubby."""
+
+    KIND: ClassVar[str] = "kernel-args"
+    args: list[str] = field(default_factory=list)
+
+    def summary(self) -> str:
+        return f"add kernel arguments {' '.join(self.args)} (next boot)"
+
+    def commands(self) -> list[Cmd]:
+        return [Cmd(["grubby", "--update-kernel", "ALL", "--args", " ".join(self.args)])]
+
+    def undo(self, ax, before: dict, after: dict) -> str:
+        names = " ".join(a.split("=", 1)[0] for a in self.args)
+        ax.run(Cmd(["grubby", "--update-kernel", "ALL", "--remove-args", names]))
+        return f"removed kernel arguments {names}"
+
+
+@_kind
+@dataclass
+class AddUserToGroups(Action):
+    """Add a user to supplementary groups (a new login picks them up)."""
+
+    KIND: ClassVar[str] = "user-groups"
+    user: str = ""
+    groups: list[str] = field(default_factory=list)
+    root: str = "/"
+
+    def summary(self) -> str:
+        return f"add {self.user} to {', '.join(self.groups)} (takes effect at the next login)"
+
+    def _root_opt(self) -> list[str]:
+        return [] if self.root == "/" else ["--root", self.root]
+
+    def commands(self) -> list[Cmd]:
+        return [Cmd(["usermod", *self._root_opt(), "-aG", ",".join(self.groups), self.user])]
+
+    def capture(self, ax) -> dict:
+        return {"groups": sorted(ax.groups_of(self.user))}
+
+    def undo(self, ax, before: dict, after: dict) -> str:
+        added = [g for g in self.groups if g not in before.get("groups", [])]
+        for g in added:
+            ax.run(Cmd(["gpasswd", *(["-Q", self.root] if self.root != "/" else []), "-d", self.user, g]))
+        return f"removed {self.user} from {', '.join(added)}" if added else "the user was in those groups before"
+
+
+@_kind
+@dataclass
+class RunCommand(Action):
+    """A command where no typed action fits; undone by ``undo_argv`` if given."""
+
+    KIND: ClassVar[str] = "run"
+    argv: list[str] = field(default_factory=list)
+    env: dict[str, str] = field(default_factory=dict)
+    undo_argv: list[str] | None = None
+    title: str = ""
+
+    def summary(self) -> str:
+        return self.title or shlex.join(self.argv)
+
+    def commands(self) -> list[Cmd]:
+        return [Cmd(list(self.argv), dict(self.env))]
+
+    def undo(self, ax, before: dict, after: dict) -> str:
+        if not self.undo_argv:
+            raise ActionFailed(f"cannot be reverted automatically: {shlex.join(self.argv)}")
+        ax.run(Cmd(list(self.undo_argv), dict(self.env)))
+        return "ran " + shlex.join(self.undo_argv)

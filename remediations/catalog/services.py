@@ -1,0 +1,1 @@
+"""Remediations (being written)."""

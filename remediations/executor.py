@@ -1,0 +1,256 @@
+"""Apply a plan, then verify it; undo the last apply.
+
+Each action is journaled before it runs (with the state undo needs) and
+after; a failing action stops the plan there, and everything done so far
+stays recorded and undoable.
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from checks import pkgdb, units
+from checks.accounts import groups_of
+from checks.host import Host
+
+from .actions import Action, ActionFailed, Cmd, action_from_dict
+from .commands import run_streaming
+from .journal import Journal
+from .packagelocks import lock_holder
+from .plan import Plan
+
+Event = Callable[[dict], None]
+
+
+class NotRoot(Exception):
+    pass
+
+
+@dataclass
+class ActionReport:
+    step: int
+    index: int
+    remediation: str
+    summary: str
+    status: str  # done | failed | skipped | pending-reboot | not-run
+    message: str = ""
+    output: str = ""
+    returncode: int | None = None
+
+
+@dataclass
+class ApplyResult:
+    apply_id: str
+    ok: bool
+    actions: list[ActionReport] = field(default_factory=list)
+    verification: dict[str, dict] = field(default_factory=dict)  # check id -> {status, detail, pending_reboot}
+    journal: str = ""
+    log: str = ""
+    backups: str = ""
+
+    @property
+    def failed(self) -> ActionReport | None:
+        return next((a for a in self.actions if a.status == "failed"), None)
+
+
+class ApplyContext:
+    """What an action may use while it runs (the ``ax`` of actions.py)."""
+
+    def __init__(self, host: Host, journal: Journal, apply_id: str, on_event: Event | None,
+                 remove_packages: bool = False):
+        self.host = host
+        self.journal = journal
+        self.apply_id = apply_id
+        self.backup_dir = os.path.join(journal.backups, apply_id)
+        self.on_event = on_event or (lambda e: None)
+        self.remove_packages = remove_packages
+        self.family = None
+
+    def log(self, text: str) -> None:
+        self.journal.log(text)
+        self.on_event({"event": "line", "text": text})
+
+    def run(self, cmd: Cmd) -> str:
+        self.log("$ " + cmd.display())
+        holder = lock_holder(self.host, cmd.argv)
+        if holder:
+            raise ActionFailed(f"{holder}; kvmprep never removes another program's lock: "
+                               "wait for it to finish and apply again")
+
+        def line(text: str) -> None:
+            self.journal.log("  " + text)
+            self.on_event({"event": "line", "text": text})
+
+        outcome = run_streaming(cmd.argv, env=cmd.env, on_line=line)
+        if outcome.returncode != 0:
+            raise ActionFailed(f"{cmd.display()} exited with status {outcome.returncode}",
+                               outcome.output, outcome.returncode)
+        return outcome.output
+
+    # helpers for capture()/undo()
+    def installed_packages(self, names: list[str]) -> set[str]:
+        from checks.osrelease import detect_os
+
+        family = detect_os(self.host.read_text).family
+        kind = pkgdb.database_kind(self.host, family)
+        if kind is None:
+            return set()
+        fresh = Host(self.host.root, env=self.host.env, euid=self.host.euid, live=self.host.live)
+        found, _ = pkgdb.installed(fresh, kind, names)
+        return {n for n, v in found.items() if v}
+
+    def unit_states(self, names: list[str]) -> dict[str, str]:
+        fresh = Host(self.host.root, env=self.host.env, euid=self.host.euid, live=self.host.live)
+        states, _ = units.enabled_states(fresh, list(names))
+        return states
+
+    def groups_of(self, user: str) -> set[str]:
+        return groups_of(self.host, user)
+
+    def removal_commands(self, manager: str, names: list[str]) -> list[Cmd]:
+        root = str(self.host.root)
+        if manager == "apt":
+            return [Cmd(["apt-get", "remove", "-y", *names], {"DEBIAN_FRONTEND": "noninteractive"})] if root == "/" \
+                else [Cmd(["dpkg", f"--root={root}", f"--admindir={root}/var/lib/dpkg", "--remove", *names])]
+        if manager in ("dnf", "yum"):
+            return [Cmd([manager, "-y", *([] if root == "/" else [f"--installroot={root}"]), "remove", *names])]
+        if manager == "zypper":
+            return [Cmd(["zypper", *([] if root == "/" else ["--root", root]), "--non-interactive", "remove", *names])]
+        raise ActionFailed(f"do not know how to remove packages with {manager}")
+
+
+def _require_root(host: Host) -> None:
+    if host.euid != 0:
+        raise NotRoot("applying fixes needs root: run it again with sudo (nothing was changed)")
+
+
+def apply_plan(host: Host, plan: Plan, on_event: Event | None = None, verify_profile=None) -> ApplyResult:
+    """Run every action of the plan in order; stop at the first failure."""
+    _require_root(host)
+    journal = Journal(host)
+    journal.lock()
+    apply_id = uuid.uuid4().hex[:12]
+    ax = ApplyContext(host, journal, apply_id, on_event)
+    result = ApplyResult(apply_id, ok=True, journal=journal.path, log=journal.log_path,
+                         backups=ax.backup_dir)
+    try:
+        journal.append({"apply": apply_id, "event": "start", "root": str(host.root), "plan": plan.to_dict()})
+        ax.log(f"apply {apply_id} started: {len(plan.actions)} actions")
+        stop = False
+        for si, step in enumerate(plan.steps):
+            for ai, action in enumerate(step.actions):
+                rep = ActionReport(si, ai, step.remediation, action.summary(), "not-run")
+                result.actions.append(rep)
+                if stop:
+                    continue
+                if action.runtime and not host.live:
+                    rep.status, rep.message = "skipped", "changes the running system only: skipped on an offline root"
+                    journal.append({"apply": apply_id, "event": "skipped", "step": si, "action": ai})
+                    ax.on_event({"event": "action", "report": rep})
+                    continue
+                ax.on_event({"event": "action-start", "report": rep})
+                try:
+                    before = action.capture(ax)
+                    journal.append({"apply": apply_id, "event": "before", "step": si, "action": ai,
+                                    "summary": rep.summary, "before": before})
+                    after = action.execute(ax) or {}
+                except ActionFailed as exc:
+                    rep.status, rep.message, rep.output, rep.returncode = "failed", exc.message, exc.output, exc.returncode
+                    journal.append({"apply": apply_id, "event": "failed", "step": si, "action": ai,
+                                    "error": exc.message, "returncode": exc.returncode})
+                    ax.log(f"FAILED: {exc.message}")
+                    result.ok, stop = False, True
+                    ax.on_event({"event": "action", "report": rep})
+                    continue
+                journal.append({"apply": apply_id, "event": "after", "step": si, "action": ai, "after": after})
+                rep.status = "pending-reboot" if action.reboot else "done"
+                ax.on_event({"event": "action", "report": rep})
+        journal.append({"apply": apply_id, "event": "end", "ok": result.ok})
+        ax.log(f"apply {apply_id} {'finished' if result.ok else 'stopped at a failed action'}")
+    finally:
+        journal.unlock()
+    if verify_profile is not None:
+        result.verification = verify(host, plan, verify_profile)
+        ax.on_event({"event": "verified", "verification": result.verification})
+    return result
+
+
+def verify(host: Host, plan: Plan, profile) -> dict[str, dict]:
+    """Run again the checks the plan was meant to fix, on a fresh host object."""
+    from checks.profile import Entry, Profile
+    from checks.runner import run_checks
+
+    wanted: dict[str, bool] = {}
+    for step in plan.steps:
+        for cid in step.fixes:
+            wanted[cid] = wanted.get(cid, False) or step.needs_reboot
+    entries = {cid: profile.checks.get(cid, Entry("required")) for cid in wanted if cid in _catalogue()}
+    fresh = Host(host.root, env=host.env, euid=host.euid, live=host.live)
+    report = run_checks(fresh, Profile(profile.name, profile.description, profile.file, checks=entries))
+    out = {}
+    for r in report.results:
+        pending = wanted[r.id] and r.status.value != "pass"
+        out[r.id] = {"status": "pending-reboot" if pending else r.status.value, "detail": r.detail}
+    return out
+
+
+def _catalogue():
+    from checks.registry import all_checks
+
+    return all_checks()
+
+
+@dataclass
+class UndoResult:
+    apply_id: str | None
+    reverted: list[str] = field(default_factory=list)
+    left: list[str] = field(default_factory=list)  # what could not be reverted, and why
+
+    @property
+    def ok(self) -> bool:
+        return not self.left
+
+
+def undo_last(host: Host, on_event: Event | None = None, remove_packages: bool = False) -> UndoResult:
+    """Reverse the last apply that is not undone yet, action by action in reverse order."""
+    _require_root(host)
+    journal = Journal(host)
+    journal.lock()
+    try:
+        apply_id = journal.last_undoable()
+        result = UndoResult(apply_id)
+        if apply_id is None:
+            return result
+        ax = ApplyContext(host, journal, apply_id, on_event, remove_packages=remove_packages)
+        records = [r for r in journal.records() if r.get("apply") == apply_id]
+        start = next(r for r in records if r.get("event") == "start")
+        plan = Plan.from_dict(start["plan"])
+        befores = {(r["step"], r["action"]): r.get("before", {}) for r in records if r.get("event") == "before"}
+        afters = {(r["step"], r["action"]): r.get("after", {}) for r in records if r.get("event") == "after"}
+        journal.append({"apply": apply_id, "event": "undo-start"})
+        for key in sorted(befores, reverse=True):
+            si, ai = key
+            action: Action = plan.steps[si].actions[ai]
+            if key not in afters:
+                result.left.append(f"{action.summary()}: interrupted while running; check it by hand")
+                continue
+            try:
+                message = action.undo(ax, befores[key], afters[key])
+                result.reverted.append(f"{action.summary()}: {message}")
+                journal.append({"apply": apply_id, "event": "undone", "step": si, "action": ai, "message": message})
+                ax.log(f"undo: {message}")
+            except ActionFailed as exc:
+                result.left.append(f"{action.summary()}: {exc.message}")
+                journal.append({"apply": apply_id, "event": "undo-failed", "step": si, "action": ai,
+                                "error": exc.message})
+                ax.log(f"undo FAILED: {exc.message}")
+        journal.append({"apply": apply_id, "event": "undo-end", "ok": not result.left})
+        return result
+    finally:
+        journal.unlock()
+
+
+__all__ = ["apply_plan", "undo_last", "verify", "ApplyResult", "UndoResult", "NotRoot", "action_from_dict"]

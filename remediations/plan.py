@@ -1,0 +1,176 @@
+"""A plan: the remediations chosen for this host, each an ordered list of
+actions. It is what the preview shows, what apply runs, and what a plan file
+holds (YAML or JSON) for review or unattended use."""
+
+from __future__ import annotations
+
+import datetime
+from dataclasses import dataclass, field
+
+from checks import __version__
+from checks.facts import Facts
+from checks.host import Host
+from checks.model import Status
+
+from .actions import Action, WriteFile, action_from_dict
+from .fileops import file_state
+from .registry import PlanCtx, all_remediations
+
+PLAN_VERSION = 1
+
+
+class PlanError(Exception):
+    """A plan that cannot be made or loaded (unknown --fix id, bad plan file)."""
+
+
+@dataclass
+class Step:
+    remediation: str
+    title: str
+    fixes: list[str]
+    actions: list[Action] = field(default_factory=list)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def needs_reboot(self) -> bool:
+        return any(a.reboot for a in self.actions)
+
+    def to_dict(self) -> dict:
+        return {"remediation": self.remediation, "title": self.title, "fixes": self.fixes,
+                "notes": self.notes, "actions": [a.to_dict() for a in self.actions]}
+
+
+@dataclass
+class Plan:
+    root: str
+    profile: str
+    created: str
+    steps: list[Step] = field(default_factory=list)
+    nothing_to_do: dict[str, str] = field(default_factory=dict)  # remediation -> reason
+    manual: list[dict] = field(default_factory=list)  # failing checks with no automatic fix
+
+    @property
+    def actions(self) -> list[Action]:
+        return [a for s in self.steps for a in s.actions]
+
+    @property
+    def empty(self) -> bool:
+        return not self.actions
+
+    def counts(self) -> tuple[int, int]:
+        """(files, commands) the plan touches: what the confirmation names."""
+        files = {p for a in self.actions for p in a.touches_files}
+        commands = sum(len(a.commands()) for a in self.actions)
+        return len(files), commands
+
+    def to_dict(self) -> dict:
+        return {
+            "kvmprep_plan": PLAN_VERSION,
+            "tool_version": __version__,
+            "root": self.root,
+            "profile": self.profile,
+            "created": self.created,
+            "steps": [s.to_dict() for s in self.steps],
+            "nothing_to_do": self.nothing_to_do,
+            "manual": self.manual,
+        }
+
+    @classmethod
+    def from_dict(cls, data: dict, host: Host | None = None) -> "Plan":
+        if not isinstance(data, dict) or data.get("kvmprep_plan") != PLAN_VERSION:
+            raise PlanError("not a kvmprep plan file (no 'kvmprep_plan: 1')")
+        try:
+            steps = [Step(s["remediation"], s.get("title", ""), list(s.get("fixes", [])),
+                          [action_from_dict(a) for a in s.get("actions", [])], list(s.get("notes", [])))
+                     for s in data.get("steps", [])]
+        except (KeyError, TypeError, ValueError) as exc:
+            raise PlanError(f"bad plan file: {exc}") from None
+        plan = cls(str(data.get("root", "/")), str(data.get("profile", "")), str(data.get("created", "")),
+                   steps, dict(data.get("nothing_to_do") or {}), list(data.get("manual") or []))
+        if host is not None:
+            fill_old_text(plan, host)
+        return plan
+
+
+def fill_old_text(plan: Plan, host: Host) -> None:
+    """Load each file's current text for the diff (only when it is what the plan expects)."""
+    for action in plan.actions:
+        if isinstance(action, WriteFile):
+            real = host.path(action.path)
+            st = file_state(real)
+            if st.exists and st.sha256 == action.original_sha256:
+                with open(real, "rb") as fh:
+                    action.old_text = fh.read().decode("utf-8", "replace")
+
+
+def build_plan(host: Host, facts: Facts, report=None, fix_ids: list[str] | None = None,
+               profile_name: str = "") -> Plan:
+    """The plan for this host.
+
+    Without ``fix_ids``: the first remediation of every failing or warning
+    check that has one. With them: exactly those remediations, also where
+    detection cannot decide (an offline root).
+    """
+    catalogue = all_remediations()
+    results = {r.id: r for r in report.results} if report is not None else {}
+    params = {}
+    if report is not None:
+        params = {cid: {**entry.params} for cid, entry in report.profile.checks.items()}
+    ctx = PlanCtx(host, facts, results, params)
+
+    manual: list[dict] = []
+    if fix_ids is None:
+        chosen: list[str] = []
+        for r in (report.results if report is not None else []):
+            if r.status not in (Status.FAIL, Status.WARN) or r.ignored:
+                continue
+            fixable = [rid for rid in r.remediations if rid in catalogue]
+            if not fixable:
+                if r.status is Status.FAIL:
+                    manual.append({"check": r.id, "detail": r.detail, "hint": r.hint})
+                continue
+            if not any(rid in chosen for rid in fixable):
+                chosen.append(fixable[0])
+    else:
+        unknown = [f for f in fix_ids if f not in catalogue]
+        if unknown:
+            raise PlanError(f"--fix: unknown remediation {', '.join(unknown)} "
+                            f"(known: {', '.join(sorted(catalogue))})")
+        chosen = list(dict.fromkeys(fix_ids))
+
+    plan = Plan(root=str(host.root), profile=profile_name,
+                created=datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+                manual=manual)
+    for rid in chosen:
+        spec = catalogue[rid]
+        proposal = spec.planner(ctx)
+        if proposal.nothing is not None or not proposal.actions:
+            plan.nothing_to_do[rid] = proposal.nothing or "nothing to change"
+            continue
+        plan.steps.append(Step(rid, spec.title, list(spec.fixes), proposal.actions, proposal.notes))
+    return plan
+
+
+def render_preview(plan: Plan) -> str:
+    """The whole plan as the admin reviews it: every diff, every exact command."""
+    out = []
+    if plan.empty:
+        out.append("Nothing to do: the plan is empty.")
+    for i, step in enumerate(plan.steps, 1):
+        out.append(f"[{i}] {step.remediation}: {step.title}  (fixes {', '.join(step.fixes)})")
+        for note in step.notes:
+            out.append(f"    note: {note}")
+        for j, action in enumerate(step.actions, 1):
+            flags = [f for f, on in (("pending reboot", action.reboot), ("running system only", action.runtime)) if on]
+            out.append(f"  {i}.{j} {action.summary()}" + (f"  [{', '.join(flags)}]" if flags else ""))
+            if action.why:
+                out.append(f"      why: {action.why}")
+            for line in action.preview().splitlines():
+                out.append("      " + line)
+    for rid, reason in plan.nothing_to_do.items():
+        out.append(f"[-] {rid}: nothing to do ({reason})")
+    for m in plan.manual:
+        out.append(f"[!] {m['check']}: needs a manual step: {m.get('hint') or m['detail']}")
+    files, commands = plan.counts()
+    out.append(f"Plan: {len(plan.steps)} fixes, {len(plan.actions)} actions, {files} files, {commands} commands.")
+    return "\n".join(out) + "\n"
