@@ -192,6 +192,8 @@ def cmd_undo(args, host) -> int:
         raise FixError(str(exc)) from None
     for line in result.reverted:
         print(f"  reverted: {line}")
+    for line in result.notes:
+        print(f"  note: {line}")
     for line in result.left:
         print(f"  NOT reverted: {line}")
     return EXIT_OK if result.ok else EXIT_FAILED

@@ -139,6 +139,8 @@ class WriteFile(Action):
     def capture(self, ax) -> dict:
         real = ax.host.path(self.path)
         st = file_state(real)
+        if st.exists and st.sha256 == sha256(self.content.encode()):
+            return {"noop": True}  # this plan was applied already: nothing to change
         if (st.sha256 if st.exists else None) != self.original_sha256:
             raise ActionFailed(f"{ax.host.display(self.path)} changed since the plan was made; "
                                "make a new plan (kvmprep plan) and review it again")
@@ -147,6 +149,9 @@ class WriteFile(Action):
     def execute(self, ax) -> dict:
         real = ax.host.path(self.path)
         st = file_state(real)
+        if st.exists and st.sha256 == sha256(self.content.encode()):
+            ax.log(f"{ax.host.display(self.path)} already has this content: unchanged")
+            return {"noop": True}
         backup = None
         if st.exists:
             backup = backup_file(real, ax.backup_dir, self.path)
@@ -164,6 +169,8 @@ class WriteFile(Action):
         real = ax.host.path(self.path)
         now = file_state(real)
         shown = ax.host.display(self.path)
+        if after.get("noop"):
+            return f"{shown} was not changed by this apply"
         if now.sha256 != after.get("written_sha256"):
             raise ActionFailed(f"{shown} was changed after kvmprep wrote it: left as it is"
                                + (f"; the original is in {after['backup']}" if after.get("backup") else ""))

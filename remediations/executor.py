@@ -208,6 +208,7 @@ class UndoResult:
     apply_id: str | None
     reverted: list[str] = field(default_factory=list)
     left: list[str] = field(default_factory=list)  # what could not be reverted, and why
+    notes: list[str] = field(default_factory=list)
 
     @property
     def ok(self) -> bool:
@@ -230,10 +231,15 @@ def undo_last(host: Host, on_event: Event | None = None, remove_packages: bool =
         plan = Plan.from_dict(start["plan"])
         befores = {(r["step"], r["action"]): r.get("before", {}) for r in records if r.get("event") == "before"}
         afters = {(r["step"], r["action"]): r.get("after", {}) for r in records if r.get("event") == "after"}
+        failed = {(r["step"], r["action"]): r for r in records if r.get("event") == "failed"}
         journal.append({"apply": apply_id, "event": "undo-start"})
         for key in sorted(befores, reverse=True):
             si, ai = key
             action: Action = plan.steps[si].actions[ai]
+            if key in failed:
+                result.notes.append(f"{action.summary()}: failed during apply ({failed[key].get('error')}); "
+                                    "no change of it was recorded")
+                continue
             if key not in afters:
                 result.left.append(f"{action.summary()}: interrupted while running; check it by hand")
                 continue
