@@ -56,6 +56,10 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("--fix", metavar="IDS", help="apply exactly these remediations (comma-separated)")
     ap.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
     ap.add_argument("--dry-run", action="store_true", help="show the plan and exit")
+    ap.add_argument("--attach", action="store_true",
+                    help="follow a running (or the last) detached apply's output")
+    ap.add_argument("--foreground", action="store_true",
+                    help="over SSH too, run in this process instead of detached")
 
     un = sub.add_parser("undo", help="revert the last apply",
                         description="Revert the last apply, action by action in reverse order.")

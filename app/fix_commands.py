@@ -112,8 +112,12 @@ def _print_event(event: dict) -> None:
 
 def cmd_apply(args, host) -> int:
     from remediations.executor import NotRoot, apply_plan
+    from remediations.journal import Journal
     from remediations.plan import fill_old_text, render_preview
 
+    running = Journal(host).running_pid()
+    if args.attach or (running and not args.foreground):
+        return attach(host, announce=running is not None)
     if args.plan_file:
         plan = load_plan_file(args.plan_file)
         if args.root is None and plan.root != str(host.root):
@@ -145,6 +149,8 @@ def cmd_apply(args, host) -> int:
     if not _confirm(f"Apply {len(plan.actions)} actions ({files} files, {commands} commands)?", args.yes):
         print("Not applied: nothing was changed.")
         return EXIT_OK
+    if os.environ.get("SSH_CONNECTION") and not args.foreground:
+        return apply_detached(host, plan, profile)
     try:
         result = apply_plan(host, plan, on_event=_print_event, verify_profile=profile)
     except NotRoot as exc:
@@ -197,3 +203,116 @@ def cmd_undo(args, host) -> int:
     for line in result.left:
         print(f"  NOT reverted: {line}")
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+# ---- over SSH: the apply must survive the session dropping --------------------
+
+def apply_detached(host, plan, profile) -> int:
+    """Run the apply in its own session (a transient systemd unit where systemd
+    runs), then follow its output. If the SSH connection drops, the apply goes
+    on; ``kvmprep apply --attach`` (or plain ``kvmprep apply``) shows it again."""
+    import signal
+    import subprocess
+    import time
+
+    from checks import units
+    from remediations.journal import Journal
+
+    journal = Journal(host)
+    os.makedirs(journal.dir, mode=0o700, exist_ok=True)
+    since = len(journal.records())
+    stamp = time.strftime("%Y%m%d-%H%M%S")
+    plan_path = os.path.join(journal.dir, f"plan-{stamp}.json")
+    fd = os.open(plan_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        json.dump(plan.to_dict(), fh)
+    out_path = os.path.join(journal.dir, "apply.out")
+    argv = [sys.executable, "-m", "app", "apply", plan_path, "--yes", "--foreground",
+            "--root", str(host.root), "--profile", profile.file]
+    out = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env.pop("SSH_CONNECTION", None)
+    if host.live and units.systemd_running(host) and _which("systemd-run"):
+        unit = f"kvmprep-apply-{stamp}"
+        subprocess.run(["systemd-run", "--quiet", "--collect", f"--unit={unit}",
+                        f"--property=StandardOutput=append:{out_path}",
+                        f"--property=StandardError=append:{out_path}",
+                        f"--working-directory={os.getcwd()}",
+                        *[f"--setenv={k}={v}" for k, v in env.items() if k in ("PATH", "PYTHONPATH", "PYTHONUNBUFFERED", "HOME", "LANG")],
+                        *argv], check=True)
+        where = f"systemd unit {unit}"
+    else:
+        proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
+                                start_new_session=True,
+                                preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN))
+        where = f"pid {proc.pid}, its own session"
+    os.close(out)
+    print(f"Over SSH: the apply runs detached ({where}); if this connection drops it goes on.\n"
+          f"Watch it again with: kvmprep apply --attach" + ("" if host.live else f" --root {host.root}"))
+    return attach(host, since=since)
+
+
+def _which(tool: str) -> bool:
+    import shutil
+
+    return shutil.which(tool) is not None
+
+
+def attach(host, announce: bool = False, since: int | None = None) -> int:
+    """Print the running (or last) detached apply's output as it grows.
+
+    ``since``: the journal length before a detached apply was started; wait
+    for that apply to begin (or its process to fail first) and to end.
+    """
+    import time
+
+    from remediations.journal import Journal
+
+    journal = Journal(host)
+    out_path = os.path.join(journal.dir, "apply.out")
+    if announce:
+        print(f"An apply is running (pid {journal.running_pid()}): following its output.")
+
+    def new_records():
+        records = journal.records()
+        return records[since:] if since is not None else records
+
+    deadline = time.monotonic() + 20
+    if since is not None:  # wait for the detached apply to take the lock and start
+        while (journal.running_pid() is None and not any(r.get("event") == "end" for r in new_records())
+               and time.monotonic() < deadline):
+            time.sleep(0.05)
+    pos = 0
+    while True:
+        running = journal.running_pid() is not None
+        try:
+            with open(out_path, encoding="utf-8", errors="replace") as fh:
+                fh.seek(pos)
+                chunk = fh.read()
+                pos = fh.tell()
+        except FileNotFoundError:
+            chunk = ""
+        if chunk:
+            sys.stdout.write(chunk)
+            sys.stdout.flush()
+        if not running and not chunk:
+            # the verification after the lock is released still prints: give it a moment
+            if since is None or _settled(out_path, pos):
+                break
+        time.sleep(0.1)
+    end = [r for r in new_records() if r.get("event") == "end"]
+    if not end:
+        print("No finished apply recorded.")
+        return EXIT_FAILED
+    return EXIT_OK if end[-1].get("ok") else EXIT_FAILED
+
+
+def _settled(out_path: str, pos: int) -> bool:
+    """True once the output file stopped growing for half a second."""
+    import time
+
+    time.sleep(0.5)
+    try:
+        return os.path.getsize(out_path) == pos
+    except OSError:
+        return True

@@ -1,0 +1,157 @@
+"""`kvmprep plan / apply / undo` as an admin types them (on throwaway roots)."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import yaml
+
+from app.cli import main
+from checks.host import Host
+from remediations.actions import RunCommand, WriteFile
+from remediations.journal import Journal
+from remediations.plan import Plan, Step
+
+TOP = Path(__file__).resolve().parent.parent
+REL = "5.14.0-362.el9.x86_64"
+
+
+@pytest.fixture
+def kvm_root(root):
+    """An offline Intel host whose kernel has kvm, kvm_intel and tun as modules."""
+    root.use("cpu/x86_64-64cpu-linux6.2").use("os/centos_8_1")
+    root.write("proc/version", f"Linux version {REL} (mockbuild@) (gcc) #1 SMP\n")
+    root.write(f"lib/modules/{REL}/modules.dep",
+               "kernel/arch/x86/kvm/kvm.ko.xz:\nkernel/arch/x86/kvm/kvm-intel.ko.xz: kernel/arch/x86/kvm/kvm.ko.xz\n"
+               "kernel/drivers/net/tun.ko.xz:\n")
+    root.write(f"lib/modules/{REL}/modules.builtin", "")
+    return root
+
+
+def kvmprep(*args, env=None, **kw):
+    return subprocess.run([sys.executable, "-m", "app", *args], capture_output=True, text=True, cwd=TOP,
+                          env={**os.environ, **(env or {})}, stdin=subprocess.DEVNULL, timeout=120, **kw)
+
+
+def test_plan_shows_the_diff_and_changes_nothing(kvm_root):
+    r = kvmprep("plan", "--root", str(kvm_root.path), "--fix", "load-kvm-modules")
+    assert r.returncode == 0, r.stderr
+    assert "+++ b/etc/modules-load.d/kvm.conf" in r.stdout
+    assert "+kvm_intel" in r.stdout and "+tun" in r.stdout
+    assert "modprobe kvm now: skipped" in r.stdout  # runtime step on an offline root
+    assert not (kvm_root.path / "etc/modules-load.d").exists()
+
+
+def test_plan_file_round_trip_apply_and_undo(kvm_root, tmp_path):
+    plan_file = tmp_path / "plan.yaml"
+    r = kvmprep("plan", "--root", str(kvm_root.path), "--fix", "load-kvm-modules", "-o", str(plan_file))
+    assert r.returncode == 0 and plan_file.exists()
+    data = yaml.safe_load(plan_file.read_text())
+    assert data["kvmprep_plan"] == 1 and data["steps"][0]["remediation"] == "load-kvm-modules"
+    r = kvmprep("apply", str(plan_file), "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    conf = kvm_root.path / "etc/modules-load.d/kvm.conf"
+    assert conf.read_text().splitlines()[-3:] == ["kvm", "kvm_intel", "tun"]
+    assert "journal:" in r.stdout and "undo: kvmprep undo --root" in r.stdout
+    # a fresh plan after a successful apply is empty
+    r = kvmprep("plan", "--root", str(kvm_root.path), "--fix", "load-kvm-modules")
+    assert "Nothing to do" in r.stdout and "load-kvm-modules: nothing to do" in r.stdout
+    r = kvmprep("undo", "--root", str(kvm_root.path), "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not conf.exists()
+
+
+def test_apply_without_a_terminal_refuses_unless_yes(kvm_root):
+    r = kvmprep("apply", "--root", str(kvm_root.path), "--fix", "load-kvm-modules")
+    assert r.returncode == 2 and "--yes" in r.stderr
+    assert not (kvm_root.path / "etc/modules-load.d").exists()
+
+
+def test_dry_run_shows_the_plan_and_exits(kvm_root):
+    r = kvmprep("apply", "--root", str(kvm_root.path), "--fix", "load-kvm-modules", "--dry-run")
+    assert r.returncode == 0 and "Dry run: nothing was changed." in r.stdout
+    assert not (kvm_root.path / "etc/modules-load.d").exists()
+
+
+def test_apply_and_undo_need_root(kvm_root, monkeypatch, capsys):
+    monkeypatch.setattr(os, "geteuid", lambda: 1000)
+    rc = main(["apply", "--root", str(kvm_root.path), "--fix", "load-kvm-modules", "--yes"])
+    assert rc == 2 and "needs root" in capsys.readouterr().err
+    assert not (kvm_root.path / "etc/modules-load.d").exists()
+    assert not (kvm_root.path / "var/lib/kvmprep").exists()
+
+
+def test_unknown_fix_id_is_a_usage_error(kvm_root):
+    r = kvmprep("plan", "--root", str(kvm_root.path), "--fix", "rm-rf-slash")
+    assert r.returncode == 2 and "unknown remediation rm-rf-slash" in r.stderr
+
+
+def test_bad_plan_file(tmp_path):
+    f = tmp_path / "p.yaml"
+    f.write_text("hello: world\n")
+    r = kvmprep("apply", str(f), "--yes")
+    assert r.returncode == 2 and "not a kvmprep plan" in r.stderr and "Traceback" not in r.stderr
+
+
+def test_plan_for_another_root_is_refused(kvm_root, tmp_path):
+    plan_file = tmp_path / "plan.json"
+    kvmprep("plan", "--root", str(kvm_root.path), "--fix", "load-kvm-modules", "--format", "json", "-o", str(plan_file))
+    other = tmp_path / "other"
+    other.mkdir()
+    r = kvmprep("apply", str(plan_file), "--root", str(other), "--yes")
+    assert r.returncode == 2 and "was made for root" in r.stderr
+
+
+def test_failed_action_exit_1_and_says_how_to_undo(tmp_path):
+    root = tmp_path / "r"
+    (root / "etc").mkdir(parents=True)
+    plan = Plan(str(root), "generic", "now", [Step("x", "x", [], [
+        WriteFile(path="/etc/a.conf", content="a\n"), RunCommand(argv=["false"])])])
+    f = tmp_path / "plan.json"
+    f.write_text(json.dumps(plan.to_dict()))
+    r = kvmprep("apply", str(f), "--yes")
+    assert r.returncode == 1
+    assert "FAILED at: false" in r.stdout and "kvmprep undo" in r.stdout
+
+
+def test_over_ssh_the_apply_survives_the_session_dropping(tmp_path):
+    root = tmp_path / "r"
+    (root / "etc").mkdir(parents=True)
+    marker = root / "done"
+    plan = Plan(str(root), "generic", "now", [Step("x", "x", [], [
+        WriteFile(path="/etc/a.conf", content="a\n"),
+        RunCommand(argv=["sleep", "1.5"]),
+        RunCommand(argv=["touch", str(marker)], undo_argv=["rm", "-f", str(marker)])])])
+    f = tmp_path / "plan.json"
+    f.write_text(json.dumps(plan.to_dict()))
+    env = {**os.environ, "SSH_CONNECTION": "192.0.2.9 50000 192.0.2.2 22"}
+    proc = subprocess.Popen([sys.executable, "-m", "app", "apply", str(f), "--yes"], cwd=TOP, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            stdin=subprocess.DEVNULL, start_new_session=True)
+    seen = []
+    while not any("runs detached" in l for l in seen):
+        line = proc.stdout.readline()
+        assert line, "".join(seen)
+        seen.append(line)
+    journal = Journal(Host(root))
+    for _ in range(100):
+        if journal.running_pid():
+            break
+        time.sleep(0.05)
+    os.killpg(proc.pid, signal.SIGHUP)  # the SSH session drops
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    for _ in range(200):
+        if any(r.get("event") == "end" for r in journal.records()):
+            break
+        time.sleep(0.05)
+    assert marker.exists(), "the detached apply did not finish"
+    # started anew, kvmprep shows the (finished) apply's output
+    r = kvmprep("apply", "--attach", "--root", str(root))
+    assert r.returncode == 0
+    assert "touch" in r.stdout
