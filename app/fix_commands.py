@@ -153,6 +153,8 @@ def cmd_apply(args, host) -> int:
         return apply_detached(host, plan, profile)
     try:
         result = apply_plan(host, plan, on_event=_print_event, verify_profile=profile)
+        if result.ok and plan.replan:
+            result = _second_round(args, host, plan, profile, result)
     except NotRoot as exc:
         raise FixError(str(exc)) from None
     print()
@@ -174,17 +176,45 @@ def cmd_apply(args, host) -> int:
     return EXIT_OK if result.ok else EXIT_FAILED
 
 
+def _second_round(args, host, plan, profile, first):
+    """Fixes that waited for this plan's packages (enabling libvirt's units):
+    planned now that the packages are in, shown, confirmed like the first."""
+    from checks.host import Host
+    from remediations.executor import apply_plan
+    from remediations.plan import build_plan, render_preview
+
+    fresh = Host(host.root, env=host.env, euid=host.euid, live=host.live)
+    from checks.facts import Facts
+    from checks.runner import run_checks
+
+    facts = Facts(fresh)
+    report = run_checks(fresh, profile, facts=facts)
+    second = build_plan(fresh, facts, report, plan.replan, profile_name=profile.name)
+    if second.empty:
+        return first
+    print("\nNow that the packages are installed, the fixes that needed them:")
+    sys.stdout.write(render_preview(second))
+    files, commands = second.counts()
+    if not _confirm(f"Apply {len(second.actions)} more actions ({files} files, {commands} commands)?", args.yes):
+        print("Second part not applied.")
+        return first
+    result = apply_plan(fresh, second, on_event=_print_event, verify_profile=profile, group=first.apply_id)
+    result.actions = first.actions + result.actions
+    result.verification = {**first.verification, **result.verification}
+    return result
+
+
 def cmd_undo(args, host) -> int:
     from remediations.executor import NotRoot, undo_last
     from remediations.journal import Journal
 
     journal = Journal(host)
-    apply_id = journal.last_undoable()
-    if apply_id is None:
+    ids = journal.last_undoable_group()
+    if not ids:
         print("Nothing to undo: no apply recorded in " + journal.path)
         return EXIT_OK
-    records = [r for r in journal.records() if r.get("apply") == apply_id and r.get("event") == "before"]
-    print(f"Undo apply {apply_id}: {len(records)} actions, in reverse order:")
+    records = [r for r in journal.records() if r.get("apply") in ids and r.get("event") == "before"]
+    print(f"Undo apply {', '.join(ids)}: {len(records)} actions, in reverse order:")
     for r in reversed(records):
         print(f"  - {r.get('summary')}")
     if host.euid != 0:

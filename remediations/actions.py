@@ -339,6 +339,9 @@ class RunCommand(Action):
     env: dict[str, str] = field(default_factory=dict)
     undo_argv: list[str] | None = None
     title: str = ""
+    # Regenerating commands (update-grub, update-initramfs) are undone by
+    # running them again once the files they read are restored: last.
+    undo_at_end: bool = False
 
     def summary(self) -> str:
         return self.title or shlex.join(self.argv)

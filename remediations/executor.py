@@ -111,14 +111,22 @@ class ApplyContext:
         return groups_of(self.host, user)
 
     def removal_commands(self, manager: str, names: list[str]) -> list[Cmd]:
+        """Remove exactly ``names``: dpkg/rpm refuse when another package still
+        depends on one of them, where ``apt-get remove -y``/``dnf remove``/
+        ``zypper remove`` would silently remove those dependents too."""
         root = str(self.host.root)
+        offline = root != "/"
         if manager == "apt":
-            return [Cmd(["apt-get", "remove", "-y", *names], {"DEBIAN_FRONTEND": "noninteractive"})] if root == "/" \
-                else [Cmd(["dpkg", f"--root={root}", f"--admindir={root}/var/lib/dpkg", "--remove", *names])]
-        if manager in ("dnf", "yum"):
-            return [Cmd([manager, "-y", *([] if root == "/" else [f"--installroot={root}"]), "remove", *names])]
-        if manager == "zypper":
-            return [Cmd(["zypper", *([] if root == "/" else ["--root", root]), "--non-interactive", "remove", *names])]
+            opts = [f"--root={root}", f"--admindir={root}/var/lib/dpkg"] if offline else []
+            return [Cmd(["dpkg", *opts, "--remove", *names], {"DEBIAN_FRONTEND": "noninteractive"})]
+        if manager in ("dnf", "yum", "zypper"):
+            opts = []
+            if offline:
+                # the root's own database, wherever this machine's rpm would look by default
+                fresh = Host(self.host.root, env=self.host.env, euid=self.host.euid, live=self.host.live)
+                dbpath = pkgdb.rpm_dbpath(fresh)
+                opts = [f"--root={root}", *([f"--dbpath={dbpath}"] if dbpath else [])]
+            return [Cmd(["rpm", *opts, "-e", *names])]
         raise ActionFailed(f"do not know how to remove packages with {manager}")
 
 
@@ -127,8 +135,13 @@ def _require_root(host: Host) -> None:
         raise NotRoot("applying fixes needs root: run it again with sudo (nothing was changed)")
 
 
-def apply_plan(host: Host, plan: Plan, on_event: Event | None = None, verify_profile=None) -> ApplyResult:
-    """Run every action of the plan in order; stop at the first failure."""
+def apply_plan(host: Host, plan: Plan, on_event: Event | None = None, verify_profile=None,
+               group: str | None = None) -> ApplyResult:
+    """Run every action of the plan in order; stop at the first failure.
+
+    ``group``: the id of an earlier apply this one continues (the second
+    round after packages were installed); undo reverts a group as one.
+    """
     _require_root(host)
     journal = Journal(host)
     journal.lock()
@@ -137,7 +150,8 @@ def apply_plan(host: Host, plan: Plan, on_event: Event | None = None, verify_pro
     result = ApplyResult(apply_id, ok=True, journal=journal.path, log=journal.log_path,
                          backups=ax.backup_dir)
     try:
-        journal.append({"apply": apply_id, "event": "start", "root": str(host.root), "plan": plan.to_dict()})
+        journal.append({"apply": apply_id, "event": "start", "root": str(host.root), "plan": plan.to_dict(),
+                        "group": group or apply_id})
         ax.log(f"apply {apply_id} started: {len(plan.actions)} actions")
         stop = False
         for si, step in enumerate(plan.steps):
@@ -216,47 +230,58 @@ class UndoResult:
 
 
 def undo_last(host: Host, on_event: Event | None = None, remove_packages: bool = False) -> UndoResult:
-    """Reverse the last apply that is not undone yet, action by action in reverse order."""
+    """Reverse the last apply (with the rounds that continued it) that is not
+    undone yet, action by action in reverse order."""
     _require_root(host)
     journal = Journal(host)
     journal.lock()
     try:
-        apply_id = journal.last_undoable()
-        result = UndoResult(apply_id)
-        if apply_id is None:
-            return result
-        ax = ApplyContext(host, journal, apply_id, on_event, remove_packages=remove_packages)
-        records = [r for r in journal.records() if r.get("apply") == apply_id]
-        start = next(r for r in records if r.get("event") == "start")
-        plan = Plan.from_dict(start["plan"])
-        befores = {(r["step"], r["action"]): r.get("before", {}) for r in records if r.get("event") == "before"}
-        afters = {(r["step"], r["action"]): r.get("after", {}) for r in records if r.get("event") == "after"}
-        failed = {(r["step"], r["action"]): r for r in records if r.get("event") == "failed"}
-        journal.append({"apply": apply_id, "event": "undo-start"})
-        for key in sorted(befores, reverse=True):
-            si, ai = key
-            action: Action = plan.steps[si].actions[ai]
-            if key in failed:
-                result.notes.append(f"{action.summary()}: failed during apply ({failed[key].get('error')}); "
-                                    "no change of it was recorded")
-                continue
-            if key not in afters:
-                result.left.append(f"{action.summary()}: interrupted while running; check it by hand")
-                continue
-            try:
-                message = action.undo(ax, befores[key], afters[key])
-                result.reverted.append(f"{action.summary()}: {message}")
-                journal.append({"apply": apply_id, "event": "undone", "step": si, "action": ai, "message": message})
-                ax.log(f"undo: {message}")
-            except ActionFailed as exc:
-                result.left.append(f"{action.summary()}: {exc.message}")
-                journal.append({"apply": apply_id, "event": "undo-failed", "step": si, "action": ai,
-                                "error": exc.message})
-                ax.log(f"undo FAILED: {exc.message}")
-        journal.append({"apply": apply_id, "event": "undo-end", "ok": not result.left})
+        ids = journal.last_undoable_group()
+        result = UndoResult(ids[-1] if ids else None)
+        for apply_id in reversed(ids):
+            _undo_one(journal, host, apply_id, on_event, remove_packages, result)
         return result
     finally:
         journal.unlock()
+
+
+def _undo_one(journal, host, apply_id, on_event, remove_packages, result) -> None:
+    """Undo one apply's finished actions, last first (regenerating commands at the end)."""
+    ax = ApplyContext(host, journal, apply_id, on_event, remove_packages=remove_packages)
+    records = [r for r in journal.records() if r.get("apply") == apply_id]
+    start = next(r for r in records if r.get("event") == "start")
+    plan = Plan.from_dict(start["plan"])
+    befores = {(r["step"], r["action"]): r.get("before", {}) for r in records if r.get("event") == "before"}
+    afters = {(r["step"], r["action"]): r.get("after", {}) for r in records if r.get("event") == "after"}
+    failed = {(r["step"], r["action"]): r for r in records if r.get("event") == "failed"}
+    journal.append({"apply": apply_id, "event": "undo-start"})
+    order = sorted(befores, reverse=True)
+    # regenerating commands run again after every file they read is restored
+    order = ([k for k in order if not getattr(plan.steps[k[0]].actions[k[1]], "undo_at_end", False)]
+             + [k for k in order if getattr(plan.steps[k[0]].actions[k[1]], "undo_at_end", False)])
+    for key in order:
+        si, ai = key
+        action: Action = plan.steps[si].actions[ai]
+        if key in failed:
+            result.notes.append(f"{action.summary()}: failed during apply ({failed[key].get('error')}); "
+                                "no change of it was recorded")
+            continue
+        if key not in afters:
+            result.left.append(f"{action.summary()}: interrupted while running; check it by hand")
+            continue
+        try:
+            message = action.undo(ax, befores[key], afters[key])
+            result.reverted.append(f"{action.summary()}: {message}")
+            journal.append({"apply": apply_id, "event": "undone", "step": si, "action": ai, "message": message})
+            ax.log(f"undo: {message}")
+        except ActionFailed as exc:
+            result.left.append(f"{action.summary()}: {exc.message}")
+            journal.append({"apply": apply_id, "event": "undo-failed", "step": si, "action": ai,
+                            "error": exc.message})
+            ax.log(f"undo FAILED: {exc.message}")
+    journal.append({"apply": apply_id, "event": "undo-end", "ok": not result.left})
+
+
 
 
 __all__ = ["apply_plan", "undo_last", "verify", "ApplyResult", "UndoResult", "NotRoot", "action_from_dict"]

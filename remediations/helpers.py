@@ -53,3 +53,25 @@ def enable_units_action(ctx: PlanCtx, wanted: list[str], why: str) -> EnableUnit
     if not todo:
         return None
     return EnableUnits(units=todo, root=str(ctx.host.root), now=ctx.host.live, why=why)
+
+
+def check_ctx(ctx: PlanCtx, check_id: str):
+    """The ``Ctx`` a check function gets (its params: defaults plus the profile's), so a
+    planner can reuse a check's own helpers and decide exactly as the check does."""
+    from checks.registry import Ctx, all_checks
+
+    spec = all_checks()[check_id]
+    return Ctx(ctx.host, ctx.facts, {**spec.params, **(ctx.params.get(check_id) or {})}, spec)
+
+
+def text_for_edit(ctx: PlanCtx, path: str) -> tuple[str | None, str | None]:
+    """(text, problem) of a file a planner edits line by line: None text when it is absent;
+    a problem when it is not UTF-8 (rewriting it would change bytes on other lines)."""
+    data = ctx.host.read_bytes(path)
+    if data is None:
+        return None, None
+    try:
+        return data.decode("utf-8"), None
+    except UnicodeDecodeError as exc:
+        return None, (f"{ctx.host.display(path)} is not UTF-8 text (byte {exc.start}): "
+                      "kvmprep edits only files it can rewrite byte for byte; edit it by hand")

@@ -103,6 +103,18 @@ class Journal:
     def applies(self) -> list[str]:
         return [r["apply"] for r in self.records() if r.get("event") == "start" and "apply" in r]
 
+    def last_undoable_group(self) -> list[str]:
+        """The apply ids of the last apply group not undone yet, in apply order."""
+        last = self.last_undoable()
+        if last is None:
+            return []
+        records = self.records()
+        group = next((r.get("group", last) for r in records if r.get("apply") == last and r.get("event") == "start"), last)
+        undone = {r["apply"] for r in records if r.get("event") == "undo-end"}
+        return [r["apply"] for r in records if r.get("event") == "start"
+                and r.get("group", r["apply"]) == group and r["apply"] not in undone
+                and any(x.get("apply") == r["apply"] and x.get("event") == "after" for x in records)]
+
     def last_undoable(self) -> str | None:
         records = self.records()
         undone = {r["apply"] for r in records if r.get("event") == "undo-end"}

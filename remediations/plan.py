@@ -17,6 +17,7 @@ from .fileops import file_state
 from .registry import PlanCtx, all_remediations
 
 PLAN_VERSION = 1
+FIRST = ("install-virtualization-packages", "install-tools")
 
 
 class PlanError(Exception):
@@ -48,6 +49,7 @@ class Plan:
     steps: list[Step] = field(default_factory=list)
     nothing_to_do: dict[str, str] = field(default_factory=dict)  # remediation -> reason
     manual: list[dict] = field(default_factory=list)  # failing checks with no automatic fix
+    replan: list[str] = field(default_factory=list)  # remediations to plan again after this plan ran
 
     @property
     def actions(self) -> list[Action]:
@@ -73,6 +75,7 @@ class Plan:
             "steps": [s.to_dict() for s in self.steps],
             "nothing_to_do": self.nothing_to_do,
             "manual": self.manual,
+            "replan": self.replan,
         }
 
     @classmethod
@@ -86,7 +89,8 @@ class Plan:
         except (KeyError, TypeError, ValueError) as exc:
             raise PlanError(f"bad plan file: {exc}") from None
         plan = cls(str(data.get("root", "/")), str(data.get("profile", "")), str(data.get("created", "")),
-                   steps, dict(data.get("nothing_to_do") or {}), list(data.get("manual") or []))
+                   steps, dict(data.get("nothing_to_do") or {}), list(data.get("manual") or []),
+                   list(data.get("replan") or []))
         if host is not None:
             fill_old_text(plan, host)
         return plan
@@ -129,8 +133,12 @@ def build_plan(host: Host, facts: Facts, report=None, fix_ids: list[str] | None 
                 if r.status is Status.FAIL:
                     manual.append({"check": r.id, "detail": r.detail, "hint": r.hint})
                 continue
-            if not any(rid in chosen for rid in fixable):
+            # a check's first remediation is its fix; the others are alternatives
+            # (selinux-permissive) or fixes other checks already ask for
+            if fixable[0] not in chosen:
                 chosen.append(fixable[0])
+        # packages first: later fixes (enabling units) need what they install
+        chosen.sort(key=lambda rid: 0 if rid in FIRST else 1)
     else:
         unknown = [f for f in fix_ids if f not in catalogue]
         if unknown:
@@ -146,9 +154,18 @@ def build_plan(host: Host, facts: Facts, report=None, fix_ids: list[str] | None 
         proposal = spec.planner(ctx)
         if proposal.nothing is not None or not proposal.actions:
             plan.nothing_to_do[rid] = proposal.nothing or "nothing to change"
+            if proposal.after_packages and any(s.actions and _installs(s) for s in plan.steps):
+                plan.replan.append(rid)
+                plan.nothing_to_do[rid] += " (planned again once this plan's packages are installed)"
             continue
         plan.steps.append(Step(rid, spec.title, list(spec.fixes), proposal.actions, proposal.notes))
     return plan
+
+
+def _installs(step: Step) -> bool:
+    from .actions import InstallPackages
+
+    return any(isinstance(a, InstallPackages) for a in step.actions)
 
 
 def render_preview(plan: Plan) -> str:

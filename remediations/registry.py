@@ -18,10 +18,18 @@ class Proposal:
     actions: list[Action] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)  # said to the admin (skipped runtime steps...)
     nothing: str | None = None  # set when there is nothing to do, with the reason
+    # "Nothing yet": what it needs is installed by another fix of this plan
+    # (libvirt's units exist only once its packages are in); apply plans it
+    # again once the plan has run, and shows that second plan before running it.
+    after_packages: bool = False
 
 
 def nothing(reason: str) -> Proposal:
     return Proposal(nothing=reason)
+
+
+def after_packages(reason: str) -> Proposal:
+    return Proposal(nothing=reason, after_packages=True)
 
 
 @dataclass

@@ -480,3 +480,30 @@ def systemctl(root: Path, *args: str) -> str:
     if proc.returncode != 0 and args[:1] != ("is-enabled",):
         raise AssertionError(f"systemctl --root={root} {' '.join(args)}: {proc.stderr}")
     return proc.stdout
+
+
+# ------------------------------------------------------------ repo variants
+
+
+def repo_without(repo: Path, dest: Path, names: Iterable[str]) -> Path:
+    """A copy of a stub repository (rpm or deb) without the packages ``names``,
+    re-indexed with the real tools: a repository where an install must fail."""
+    repo, dest = Path(repo), Path(dest)
+    names = set(names)
+    dest.mkdir(parents=True, exist_ok=True)
+    rpms = sorted(repo.rglob("*.rpm"))
+    if rpms:
+        require("createrepo_c")
+        for f in rpms:
+            if f.name.rsplit("-", 2)[0] not in names:
+                shutil.copy2(f, dest / f.name)
+        run(["createrepo_c", "-q", str(dest)])
+        return dest
+    require("dpkg-scanpackages")
+    for f in sorted(repo.glob("*.deb")):
+        if f.name.split("_")[0] not in names:
+            shutil.copy2(f, dest / f.name)
+    with open(dest / "Packages", "w") as fh:
+        subprocess.run(["dpkg-scanpackages", "-m", ".", "/dev/null"], cwd=dest, stdout=fh,
+                       stderr=subprocess.DEVNULL, check=True)
+    return dest

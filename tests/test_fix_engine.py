@@ -282,3 +282,17 @@ def test_bad_plan_files_are_refused(tmp_path):
                  {"kvmprep_plan": 1, "steps": [{"remediation": "x", "actions": [{"kind": "run", "bogus": 1}]}]}):
         with pytest.raises(PlanError):
             Plan.from_dict(data)
+
+
+def test_regenerating_commands_are_undone_after_the_files_they_read(tmp_path):
+    """update-grub must run again on the restored /etc/default/grub, so last."""
+    root = make_root(tmp_path)
+    host = Host(root)
+    log = root / "regen.log"
+    regen = RunCommand(argv=["cp", str(root / "etc/selinux/config"), str(log)],
+                       undo_argv=["cp", str(root / "etc/selinux/config"), str(log)], undo_at_end=True)
+    plan = plan_of(host, write_action(host, "/etc/selinux/config", NEW), regen)
+    assert apply_plan(host, plan).ok
+    assert log.read_text() == NEW
+    assert undo_last(host).ok
+    assert log.read_bytes() == ORIGINAL  # regenerated from the restored file

@@ -55,3 +55,9 @@ def test_check_json_path_imports_no_textual_rich_or_sh(tmp_path):
     rc, heavy, size = eval(out.stdout.strip().splitlines()[-1])
     assert rc in (0, 1) and size > 100
     assert heavy == []
+
+
+def test_sh_is_used_only_by_the_command_runner():
+    users = sorted(str(p.relative_to(TOP)) for pkg in ("checks", "remediations", "app", "screens")
+                   for p in (TOP / pkg).rglob("*.py") if "sh" in _imports(p))
+    assert users == ["remediations/commands.py"]

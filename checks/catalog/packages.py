@@ -102,10 +102,14 @@ def query_installed(ctx: Ctx, names: list[str], what: str):
 
 
 def find_binary(ctx: Ctx, names) -> str | None:
+    return find_binary_in(ctx.host, names)
+
+
+def find_binary_in(host, names) -> str | None:
     for name in names:
         for d in BIN_DIRS:
             p = f"{d}/{name}"
-            if ctx.host.is_file(p):
+            if host.is_file(p):
                 return p
     return None
 
@@ -142,13 +146,47 @@ def virt_requirements(info: OsInfo, arch: str | None, bridge_utils: bool) -> lis
 
 
 def _override(ctx: Ctx) -> list[tuple[str, ...]] | None:
-    table = ctx.params.get("packages") or {}
-    info = ctx.facts.os
+    return _override_from(ctx.params, ctx.facts.os)
+
+
+def _override_from(params: dict, info: OsInfo) -> list[tuple[str, ...]] | None:
+    table = params.get("packages") or {}
+    if not isinstance(table, dict):
+        return None
     for key in (info.id, info.family):
         value = table.get(key) if key else None
         if isinstance(value, list) and value:
             return [tuple(a.strip() for a in str(item).split("|") if a.strip()) for item in value]
     return None
+
+
+def virtualization_requirements(facts, params: dict) -> list[tuple[str, ...]] | None:
+    """What packages.virtualization asks for on this root: per requirement the
+    accepted names (the first is what gets installed); None for an unknown
+    distribution. ``params`` are the check's params (defaults merged)."""
+    info = facts.os
+    return _override_from(params, info) or virt_requirements(info, facts.cpu.arch,
+                                                              bool(params.get("bridge_utils", True)))
+
+
+def missing_groups(reqs: list[tuple[str, ...]], found: dict) -> list[tuple[str, ...]]:
+    """The requirements none of whose alternatives is installed."""
+    return [alts for alts in reqs if not any(found.get(n) for n in alts)]
+
+
+def missing_virtualization_packages(host, facts, params: dict) -> tuple[list[tuple[str, ...]] | None, str]:
+    """The requirement groups packages.virtualization finds missing, asked of
+    the root's package database: ``(groups, source)``. ``groups`` is None for
+    an unknown distribution. Raises ToolMissing/ProbeError like pkgdb, and
+    LookupError when the root has no package database at all."""
+    reqs = virtualization_requirements(facts, params)
+    if reqs is None:
+        return None, ""
+    kind = pkgdb.database_kind(host, facts.os.family)
+    if kind is None:
+        raise LookupError("no package database in the root")
+    found, source = pkgdb.installed(host, kind, [n for alts in reqs for n in alts])
+    return missing_groups(reqs, found), source
 
 
 def _alts_text(alts: tuple[str, ...]) -> str:
@@ -166,7 +204,7 @@ def _alts_text(alts: tuple[str, ...]) -> str:
 )
 def virtualization_packages(ctx: Ctx):
     info = ctx.facts.os
-    reqs = _override(ctx) or virt_requirements(info, ctx.facts.cpu.arch, bool(ctx.params.get("bridge_utils")))
+    reqs = virtualization_requirements(ctx.facts, ctx.params)
     if reqs is None:
         return unknown_os(ctx, "the QEMU/KVM and libvirt packages")
     extra = ["libvirt-bin"] if info.family == "debian" else []
@@ -174,13 +212,12 @@ def virtualization_packages(ctx: Ctx):
     found, source, problem = query_installed(ctx, names, "QEMU/KVM and libvirt")
     if problem:
         return problem
-    have, missing = [], []
+    missing = missing_groups(reqs, found)
+    have = []
     for alts in reqs:
         hit = next((n for n in alts if found.get(n)), None)
         if hit:
             have.append(f"{hit} {found[hit]}")
-        else:
-            missing.append(alts)
     ev_text = "; ".join(have + [f"{_alts_text(a)} not installed" for a in missing])
     ev = [(source, ev_text)]
     obsolete = ""
@@ -250,3 +287,32 @@ def tools_installed(ctx: Ctx):
     to_install = list(dict.fromkeys(_tool_package(t, family) for t in missing))
     hint = install_command(info, to_install) or f"install {' '.join(to_install)} with the package manager"
     return failed(f"missing: {', '.join(missing)}", *ev, hint=hint)
+
+
+def tool_binaries(tool: str) -> tuple[str, ...]:
+    return TOOLS.get(tool, ((tool,), {}))[0]
+
+
+def tool_package(tool: str, family: str) -> str:
+    """The package that brings ``tool`` on a distribution family."""
+    return _tool_package(tool, family)
+
+
+def missing_tools(host, facts, tools: list[str]) -> tuple[list[str], str | None]:
+    """The tools packages.tools finds missing (no binary in BIN_DIRS and its
+    package not installed), as ``(missing, problem)``; ``problem`` says why the
+    package database could not be asked (the tools without a binary then count
+    as missing, as in the check)."""
+    missing = [t for t in tools if not find_binary_in(host, tool_binaries(t))]
+    if not missing:
+        return [], None
+    family = facts.os.family
+    pkgs = {t: _tool_package(t, family) for t in missing}
+    kind = pkgdb.database_kind(host, family)
+    if kind is None:
+        return missing, "no package database in the root"
+    try:
+        found, _ = pkgdb.installed(host, kind, sorted(set(pkgs.values())))
+    except (ToolMissing, ProbeError) as exc:
+        return missing, str(getattr(exc, "message", None) or exc)
+    return [t for t in missing if not found.get(pkgs[t])], None

@@ -9,6 +9,8 @@ when systemd runs; otherwise the process table tells.
 
 from __future__ import annotations
 
+from dataclasses import dataclass, field
+
 from .. import units
 from ..model import failed, passed, warned
 from ..registry import Ctx, check
@@ -61,6 +63,65 @@ def _not_pid1_ev(ctx: Ctx):
     return (ctx.show("/run/systemd/system"), "missing: systemd is not PID 1 here")
 
 
+@dataclass
+class LibvirtModel:
+    """Which libvirt service model a root uses, decided from its unit files.
+
+    Shared by the check services.libvirt and the remediation enable-libvirt.
+    ``model`` is None when neither libvirtd.service nor virtqemud is installed;
+    ``conflict`` when both models are enabled at once.
+    """
+
+    paths: dict[str, str | None]
+    model: str | None = None  # "monolithic" | "modular" | None
+    why: str = ""
+    states: dict[str, str] = field(default_factory=dict)
+    source: str = ""
+    present: list[str] = field(default_factory=list)
+    presets: list[str] = field(default_factory=list)  # preset lines enabling virtqemud (when they decided)
+    mono_on: bool = False
+    mod_on: bool = False
+    conflict: bool = False
+
+    @property
+    def installed(self) -> bool:
+        return self.model is not None or self.conflict
+
+    @property
+    def main_units(self) -> tuple[str, ...]:
+        return MONO_UNITS if self.model == "monolithic" else MOD_MAIN
+
+
+def libvirt_model(host) -> LibvirtModel:
+    """Decide the libvirt service model of a root exactly as services.libvirt does."""
+    names = MONO_UNITS + MOD_MAIN + tuple(u for u in MOD_SOCKETS if u not in MOD_MAIN)
+    paths = {u: units.unit_path(host, u) for u in names}
+    m = LibvirtModel(paths)
+    has_mono = bool(paths["libvirtd.service"])
+    has_mod = bool(paths["virtqemud.socket"] or paths["virtqemud.service"])
+    if not has_mono and not has_mod:
+        return m
+    m.present = [u for u in names if paths[u]]
+    m.states, m.source = units.enabled_states(host, m.present)
+    m.mono_on = any(_on(m.states.get(u)) for u in MONO_UNITS)
+    m.mod_on = any(_on(m.states.get(u)) for u in MOD_MAIN)
+    if has_mono and has_mod:
+        presets = units.presets_enabling(host, "virtqemud")
+        if m.mono_on and m.mod_on:
+            m.conflict, m.presets = True, presets
+            return m
+        if m.mono_on or m.mod_on:
+            m.model, m.why = ("monolithic" if m.mono_on else "modular"), "the one enabled"
+        elif presets:
+            m.model, m.why, m.presets = "modular", "the distribution's preset enables virtqemud", presets
+        else:
+            m.model, m.why = "monolithic", "libvirtd.service is installed and no preset enables virtqemud"
+    else:
+        m.model = "monolithic" if has_mono else "modular"
+        m.why = "only its unit files are installed"
+    return m
+
+
 @check(
     "services.libvirt",
     title="libvirt daemon enabled and running",
@@ -71,43 +132,31 @@ def _not_pid1_ev(ctx: Ctx):
 )
 def libvirt_service(ctx: Ctx):
     host = ctx.host
-    names = MONO_UNITS + MOD_MAIN + tuple(u for u in MOD_SOCKETS if u not in MOD_MAIN)
-    paths = {u: units.unit_path(host, u) for u in names}
-    has_mono = bool(paths["libvirtd.service"])
-    has_mod = bool(paths["virtqemud.socket"] or paths["virtqemud.service"])
-    if not has_mono and not has_mod:
+    m = libvirt_model(host)
+    paths = m.paths
+    if not m.installed:
         cmd = install_command(ctx.facts.os, ["libvirt"] if ctx.facts.os.family == "rhel" else
                               ["libvirt-daemon-system"] if ctx.facts.os.family == "debian" else
                               ["libvirt-daemon"])
         return failed("libvirt is not installed: no libvirtd.service or virtqemud.socket unit file",
                       (_unit_dirs_text(ctx), "no libvirtd.service, virtqemud.socket, virtqemud.service"),
                       hint=cmd or "install the libvirt daemon package")
-    present = [u for u in names if paths[u]]
-    states, source = units.enabled_states(host, present)
-    ev = [(source, _states_text(states, present))]
-    mono_on = any(_on(states.get(u)) for u in MONO_UNITS)
-    mod_on = any(_on(states.get(u)) for u in MOD_MAIN)
+    present, states = m.present, m.states
+    ev = [(m.source, _states_text(states, present))]
+    mono_on, mod_on = m.mono_on, m.mod_on
 
     # which service model applies
-    if has_mono and has_mod:
-        presets = units.presets_enabling(host, "virtqemud")
-        if mono_on and mod_on:
-            keep, drop = (("modular", "libvirtd.service libvirtd.socket libvirtd-ro.socket libvirtd-admin.socket")
-                          if presets else ("monolithic", "virtqemud.service virtqemud.socket"))
-            return warned("both the monolithic libvirtd and the modular virtqemud are enabled: they "
-                          "conflict (virtqemud.service has Conflicts=libvirtd.service)", *ev,
-                          *_preset_ev(ctx, presets),
-                          hint=f"keep the {keep} model: systemctl disable --now {drop}")
-        if mono_on or mod_on:
-            model, why = ("monolithic" if mono_on else "modular"), "the one enabled"
-        elif presets:
-            model, why = "modular", "the distribution's preset enables virtqemud"
-            ev += _preset_ev(ctx, presets)
-        else:
-            model, why = "monolithic", "libvirtd.service is installed and no preset enables virtqemud"
-    else:
-        model = "monolithic" if has_mono else "modular"
-        why = "only its unit files are installed"
+    if m.conflict:
+        presets = m.presets
+        keep, drop = (("modular", "libvirtd.service libvirtd.socket libvirtd-ro.socket libvirtd-admin.socket")
+                      if presets else ("monolithic", "virtqemud.service virtqemud.socket"))
+        return warned("both the monolithic libvirtd and the modular virtqemud are enabled: they "
+                      "conflict (virtqemud.service has Conflicts=libvirtd.service)", *ev,
+                      *_preset_ev(ctx, presets),
+                      hint=f"keep the {keep} model: systemctl disable --now {drop}")
+    model, why = m.model, m.why
+    if m.presets:
+        ev += _preset_ev(ctx, m.presets)
 
     if model == "monolithic":
         main_units, enabled = MONO_UNITS, mono_on
