@@ -72,6 +72,10 @@ class Action:
         """Put things back; return a sentence for the admin. Raise ActionFailed if it cannot."""
         return "nothing to undo"
 
+    def after_failure(self, ax) -> dict | None:
+        """What a failed run still changed (undo data), or None when it changed nothing."""
+        return None
+
     # -- serialization -------------------------------------------------------
     def to_dict(self) -> dict:
         return {"kind": self.KIND, **asdict(self)}
@@ -208,13 +212,17 @@ class InstallPackages(Action):
             ax.run(cmd)
         return {"installed": sorted(ax.installed_packages(self.packages))}
 
+    def after_failure(self, ax) -> dict | None:
+        # apt-get or dnf failing midway may have installed some of the packages
+        return {"installed": sorted(ax.installed_packages(self.packages))}
+
     def undo(self, ax, before: dict, after: dict) -> str:
         new = sorted(set(after.get("installed", [])) - set(before.get("installed", [])))
         if not new:
             return "no package was installed by this action"
         if not ax.remove_packages:
-            return ("installed by kvmprep and left in place: " + " ".join(new)
-                    + " (remove them with your package manager, or kvmprep undo --remove-packages)")
+            how = "; ".join(c.display() for c in ax.removal_commands(self.manager, new))
+            return f"installed by kvmprep and left in place: {' '.join(new)} (to remove them: {how})"
         for cmd in ax.removal_commands(self.manager, new):
             ax.run(cmd)
         return "removed " + " ".join(new)

@@ -175,6 +175,13 @@ def apply_plan(host: Host, plan: Plan, on_event: Event | None = None, verify_pro
                     rep.status, rep.message, rep.output, rep.returncode = "failed", exc.message, exc.output, exc.returncode
                     journal.append({"apply": apply_id, "event": "failed", "step": si, "action": ai,
                                     "error": exc.message, "returncode": exc.returncode})
+                    try:
+                        partial = action.after_failure(ax)
+                    except Exception:  # recording what happened must not hide the failure
+                        partial = None
+                    if partial:
+                        journal.append({"apply": apply_id, "event": "after", "step": si, "action": ai,
+                                        "after": {**partial, "partial": True}})
                     ax.log(f"FAILED: {exc.message}")
                     result.ok, stop = False, True
                     ax.on_event({"event": "action", "report": rep})
@@ -263,9 +270,12 @@ def _undo_one(journal, host, apply_id, on_event, remove_packages, result) -> Non
         si, ai = key
         action: Action = plan.steps[si].actions[ai]
         if key in failed:
+            if key not in afters:
+                result.notes.append(f"{action.summary()}: failed during apply ({failed[key].get('error')}); "
+                                    "no change of it was recorded")
+                continue
             result.notes.append(f"{action.summary()}: failed during apply ({failed[key].get('error')}); "
-                                "no change of it was recorded")
-            continue
+                                "undoing what it changed before it failed")
         if key not in afters:
             result.left.append(f"{action.summary()}: interrupted while running; check it by hand")
             continue

@@ -330,8 +330,8 @@ def kernel_arg_proposal(ctx: PlanCtx, arg: str, why: str) -> Proposal:
                              f"{arg}'" if grubby else ""))
     else:
         prop.actions.append(RunCommand(argv=regen, reboot=True, title=f"regenerate the boot menu ({regen[0]})",
+                                       undo_argv=regen, undo_at_end=True,
                                        why="the boot loader reads the generated menu, not /etc/default/grub"))
-        prop.notes.append(f"undo restores /etc/default/grub; run '{' '.join(regen)}' again after an undo")
     return prop
 
 
@@ -417,8 +417,8 @@ def _initramfs_step(ctx: PlanCtx, module: str, conf_changes: bool, conf_files: l
                           f"chroot {ctx.host.root} {' '.join(argv)}")
         return
     prop.actions.append(RunCommand(argv=argv, reboot=True, title=f"regenerate the initramfs for {release}",
+                                   undo_argv=argv, undo_at_end=True,
                                    why=f"{where}: it loads there with the options copied into the image"))
-    prop.notes.append(f"undo restores modprobe.d; run '{' '.join(argv)}' again after an undo")
 
 
 # ---- enable-nested ------------------------------------------------------------------------------
