@@ -36,8 +36,16 @@ def make_plan(args, host):
     from remediations.plan import build_plan
 
     profile, facts, report = _detect(args, host)
-    plan = build_plan(host, facts, report, _fix_ids(args), profile_name=profile.name)
+    plan = build_plan(host, facts, report, _fix_ids(args), profile_name=_profile_ref(profile))
     return profile, plan
+
+
+def _profile_ref(profile) -> str:
+    """How a plan file names its profile: a built-in's name, or the path of the admin's file."""
+    from checks.profile import PROFILE_DIR
+
+    builtin = os.path.dirname(os.path.abspath(profile.file)) == PROFILE_DIR
+    return profile.name if builtin else os.path.abspath(profile.file)
 
 
 def dump_plan(plan, fmt: str) -> str:
@@ -189,7 +197,7 @@ def _second_round(args, host, plan, profile, first):
 
     facts = Facts(fresh)
     report = run_checks(fresh, profile, facts=facts)
-    second = build_plan(fresh, facts, report, plan.replan, profile_name=profile.name)
+    second = build_plan(fresh, facts, report, plan.replan, profile_name=_profile_ref(profile))
     if second.empty:
         return first
     print("\nNow that the packages are installed, the fixes that needed them:")

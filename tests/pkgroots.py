@@ -153,6 +153,7 @@ class Stub:
     epoch: int | None = None
     files: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     provides: tuple[str, ...] = ()
+    requires: tuple[str, ...] = ()  # resolved by dnf/apt-get like real dependencies
 
     @property
     def deb_version(self) -> str:
@@ -191,6 +192,7 @@ def build_rpm_repo(workdir: Path, stubs: Iterable[Stub | str]) -> Path:
             *([f"Epoch: {stub.epoch}"] if stub.epoch is not None else []),
             "Summary: kvmprep test stub", "License: MIT", "BuildArch: noarch",
             *[f"Provides: {p}" for p in stub.provides],
+            *[f"Requires: {r}" for r in stub.requires],
             "%description", "kvmprep test stub package.",
             "%install", "mkdir -p %{buildroot}", f"cp -a {stage}/. %{{buildroot}}/",
             "%files", *sorted(stub.files),
@@ -221,6 +223,7 @@ def build_deb_repo(workdir: Path, stubs: Iterable[Stub | str]) -> Path:
         control = [f"Package: {stub.name}", f"Version: {stub.deb_version}", "Architecture: all",
                    "Maintainer: kvmprep tests <tests@example.invalid>",
                    *([f"Provides: {', '.join(stub.provides)}"] if stub.provides else []),
+                   *([f"Depends: {', '.join(stub.requires)}"] if stub.requires else []),
                    "Description: kvmprep test stub"]
         (src / "DEBIAN").mkdir(exist_ok=True)
         (src / "DEBIAN" / "control").write_text("\n".join(control) + "\n")
@@ -249,7 +252,7 @@ def package_file(repo: Path, name: str, version: str | None = None) -> Path:
 EL_STUBS = [
     Stub("qemu-kvm", "6.2.0", "40.module_el8.9.0+3681+41cbbcc0"),
     Stub("qemu-kvm-core", "6.2.0"),
-    Stub("libvirt", "8.0.0", "22.module_el8"),
+    Stub("libvirt", "8.0.0", "22.module_el8", requires=("libvirt-daemon",)),
     Stub("libvirt-daemon", "8.0.0", files={
         f"{SYSTEMD_DIR_EL}/libvirtd.service": LIBVIRTD_SERVICE,
         f"{SYSTEMD_DIR_EL}/libvirtd.socket": LIBVIRTD_SOCKET,
