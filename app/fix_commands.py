@@ -173,15 +173,32 @@ def cmd_apply(args, host) -> int:
             print("output:\n" + "\n".join("  " + l for l in f.output.rstrip().splitlines()[-30:]))
         print("Everything done before it is recorded; revert it with: kvmprep undo"
               + (f" --root {host.root}" if not host.live else ""))
-    if result.verification:
-        print("Checks after apply:")
-        for cid, v in result.verification.items():
-            print(f"  {v['status'].upper():<15} {cid}  {v['detail']}")
+    print("Result:")
+    print(summary_text(result, plan))
     if any(a.status == "pending-reboot" for a in result.actions):
         print("Some changes take effect after a reboot (marked pending-reboot).")
     print(f"journal: {result.journal}\nlog: {result.log}\nbackups: {result.backups}")
     print("undo: kvmprep undo" + (f" --root {host.root}" if not host.live else ""))
     return EXIT_OK if result.ok else EXIT_FAILED
+
+
+def summary_text(result, plan) -> str:
+    """Each fix with its actions' states and, under them, the checks it was
+    meant to fix as they are now (run again after the apply)."""
+    lines = []
+    by_step: dict[str, list] = {}
+    for rep in result.actions:
+        by_step.setdefault(rep.remediation, []).append(rep)
+    fixes = {s.remediation: s.fixes for s in plan.steps}
+    for rid, reps in by_step.items():
+        lines.append(f"  {rid}")
+        for rep in reps:
+            lines.append(f"    {rep.status.upper():<15} {rep.summary}" + (f" ({rep.message})" if rep.message else ""))
+        for cid in fixes.get(rid, []):
+            v = result.verification.get(cid)
+            if v:
+                lines.append(f"    check {cid}: {v['status'].upper()} - {v['detail']}")
+    return "\n".join(lines)
 
 
 def _second_round(args, host, plan, profile, first):
@@ -208,6 +225,7 @@ def _second_round(args, host, plan, profile, first):
         return first
     result = apply_plan(fresh, second, on_event=_print_event, verify_profile=profile, group=first.apply_id)
     result.actions = first.actions + result.actions
+    plan.steps.extend(second.steps)  # for the summary: the second round's fixes and their checks
     result.verification = {**first.verification, **result.verification}
     return result
 

@@ -10,9 +10,25 @@ TOP = Path(__file__).resolve().parent.parent
 README = (TOP / "README.md").read_text()
 
 
+def _table_ids(pattern):
+    return {i for i in re.findall(r"^\| `([a-z0-9.-]+)` \|", README, re.M) if re.fullmatch(pattern, i)}
+
+
 def test_every_check_id_is_in_the_catalogue_table():
-    rows = set(re.findall(r"^\| `([a-z0-9.-]+)` \|", README, re.M))
-    assert rows == set(all_checks())
+    assert _table_ids(r"[a-z0-9-]+\.[a-z0-9.-]+") == set(all_checks())
+
+
+def test_every_remediation_is_in_the_remediations_table():
+    from remediations.registry import all_remediations
+
+    assert _table_ids(r"[a-z0-9-]+") == set(all_remediations())
+
+
+def test_every_remediation_a_check_names_exists():
+    from remediations.registry import all_remediations
+
+    named = {rid for spec in all_checks().values() for rid in spec.remediations}
+    assert named <= set(all_remediations())
 
 
 def test_every_profile_is_documented():
