@@ -22,6 +22,12 @@ def _common(p: argparse.ArgumentParser) -> None:
                    help="which requirements apply: a built-in profile name or a .yaml file (default: generic)")
 
 
+def _tui_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--ascii", action="store_true", help="ASCII only and 16 colours (automatic with TERM=linux)")
+    p.add_argument("--slow", action="store_true",
+                   help="for slow links: no animation, low frame rate (automatic on the console and serial)")
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="kvmprep",
@@ -60,6 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
                     help="follow a running (or the last) detached apply's output")
     ap.add_argument("--foreground", action="store_true",
                     help="over SSH too, run in this process instead of detached")
+    ap.add_argument("--events", metavar="FILE", help=argparse.SUPPRESS)  # JSON lines for the wizard
 
     un = sub.add_parser("undo", help="revert the last apply",
                         description="Revert the last apply, action by action in reverse order.")
@@ -67,6 +74,11 @@ def build_parser() -> argparse.ArgumentParser:
     un.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
     un.add_argument("--remove-packages", action="store_true",
                     help="also remove packages the apply installed (default: list them)")
+
+    wz = sub.add_parser("wizard", help="the step-by-step wizard (the default on a terminal)",
+                        description="Start the Textual wizard: detect, explain, choose fixes, preview, apply.")
+    _common(wz)
+    _tui_flags(wz)
 
     prof = sub.add_parser("profiles", help="list the built-in profiles",
                           description="List the built-in profiles.")
@@ -126,7 +138,29 @@ def cmd_check(args) -> int:
 
         width = shutil.get_terminal_size((80, 24)).columns if sys.stdout.isatty() else 80
         sys.stdout.write(render_table(report, color=use_color(sys.stdout), width=min(width, 120)))
+        if getattr(args, "implied", False):
+            print("(no terminal: printed the check table; run kvmprep from a terminal for the wizard)",
+                  file=sys.stderr)
     return EXIT_OK if report.ready else EXIT_NOT_READY
+
+
+def _interactive() -> bool:
+    try:
+        return sys.stdin.isatty() and sys.stdout.isatty()
+    except (AttributeError, ValueError):
+        return False
+
+
+def cmd_wizard(args) -> int:
+    """The Textual wizard; textual is imported only here."""
+    if not _interactive():
+        raise CliError("the wizard needs a terminal (stdin and stdout); without one use: kvmprep check")
+    _host(args)  # a missing --root folder is a usage error before the screen starts
+    from .tui import run_wizard
+    from .wizard_state import WizardOptions
+
+    return run_wizard(WizardOptions.detect(root=args.root or "/", profile=args.profile,
+                                           ascii=args.ascii, slow=args.slow))
 
 
 def cmd_profiles(args) -> int:
@@ -161,9 +195,13 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
     if not argv or (argv[0].startswith("-") and argv[0] not in ("-h", "--help", "--version")):
-        # no command: the wizard will start here once it exists; until then, check
-        argv = ["check", *argv]
+        # no command: the wizard on a terminal, the check table otherwise
+        argv = ["wizard" if _interactive() else "check", *argv]
+        implied = True
+    else:
+        implied = False
     args = parser.parse_args(argv)
+    args.implied = implied
     from checks.profile import ProfileError
     from checks.runner import UsageError
 
@@ -172,6 +210,8 @@ def main(argv: list[str] | None = None) -> int:
             return cmd_profiles(args)
         if args.command in ("plan", "apply", "undo"):
             return _fix_command(args)
+        if args.command == "wizard":
+            return cmd_wizard(args)
         return cmd_check(args)
     except (CliError, ProfileError, UsageError) as exc:
         print(f"kvmprep: {exc}", file=sys.stderr)

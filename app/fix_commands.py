@@ -105,6 +105,27 @@ def _confirm(question: str, assume_yes: bool) -> bool:
     return answer.strip().lower() in ("y", "yes")
 
 
+class _EventSink:
+    """Prints events for the admin and, for the wizard, appends them as JSON lines."""
+
+    def __init__(self, path: str | None):
+        self.fh = open(path, "a", encoding="utf-8", buffering=1) if path else None
+
+    def __call__(self, event: dict) -> None:
+        _print_event(event)
+        self.write(event)
+
+    def write(self, event: dict) -> None:
+        if self.fh is None:
+            return
+        data = dict(event)
+        if "report" in data:
+            from dataclasses import asdict
+
+            data["report"] = asdict(data["report"])
+        self.fh.write(json.dumps(data) + "\n")
+
+
 def _print_event(event: dict) -> None:
     kind = event.get("event")
     if kind == "line":
@@ -159,12 +180,20 @@ def cmd_apply(args, host) -> int:
         return EXIT_OK
     if os.environ.get("SSH_CONNECTION") and not args.foreground:
         return apply_detached(host, plan, profile)
+    sink = _EventSink(getattr(args, "events", None))
     try:
-        result = apply_plan(host, plan, on_event=_print_event, verify_profile=profile)
+        result = apply_plan(host, plan, on_event=sink, verify_profile=profile)
         if result.ok and plan.replan:
-            result = _second_round(args, host, plan, profile, result)
+            result = _second_round(args, host, plan, profile, result, sink)
     except NotRoot as exc:
         raise FixError(str(exc)) from None
+    sink.write({"event": "finished", "ok": result.ok, "apply_id": result.apply_id,
+                "verification": result.verification, "journal": result.journal, "log": result.log,
+                "backups": result.backups,
+                "actions": [{"remediation": a.remediation, "summary": a.summary, "status": a.status,
+                             "message": a.message, "output": a.output, "returncode": a.returncode}
+                            for a in result.actions],
+                "fixes": {s.remediation: s.fixes for s in plan.steps}})
     print()
     if result.failed:
         f = result.failed
@@ -201,7 +230,7 @@ def summary_text(result, plan) -> str:
     return "\n".join(lines)
 
 
-def _second_round(args, host, plan, profile, first):
+def _second_round(args, host, plan, profile, first, sink=_print_event):
     """Fixes that waited for this plan's packages (enabling libvirt's units):
     planned now that the packages are in, shown, confirmed like the first."""
     from checks.host import Host
@@ -218,12 +247,14 @@ def _second_round(args, host, plan, profile, first):
     if second.empty:
         return first
     print("\nNow that the packages are installed, the fixes that needed them:")
+    if hasattr(sink, "write"):
+        sink.write({"event": "second-round", "steps": [s.to_dict() for s in second.steps]})
     sys.stdout.write(render_preview(second))
     files, commands = second.counts()
     if not _confirm(f"Apply {len(second.actions)} more actions ({files} files, {commands} commands)?", args.yes):
         print("Second part not applied.")
         return first
-    result = apply_plan(fresh, second, on_event=_print_event, verify_profile=profile, group=first.apply_id)
+    result = apply_plan(fresh, second, on_event=sink, verify_profile=profile, group=first.apply_id)
     result.actions = first.actions + result.actions
     plan.steps.extend(second.steps)  # for the summary: the second round's fixes and their checks
     result.verification = {**first.verification, **result.verification}

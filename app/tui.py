@@ -1,0 +1,130 @@
+"""The Textual App: one wizard from first look to a ready host.
+
+Screens live in screens/ (one per file); this module wires them, holds the
+wizard's state, and adapts to the console: TERM=linux or --ascii gives the
+ANSI theme and ASCII-only glyphs, serial lines or --slow give no animation,
+a low frame rate and batched logs. Import it only on the wizard path.
+"""
+
+from __future__ import annotations
+
+import os
+
+from .wizard_state import WizardOptions
+
+MIN_WIDTH, MIN_HEIGHT = 80, 24
+HERE = os.path.dirname(os.path.abspath(__file__))
+
+
+def prepare_environment(options: WizardOptions) -> None:
+    """Textual reads these when it is imported: set them first."""
+    os.environ.setdefault("ESCDELAY", "200")  # arrow keys over slow SSH are not Escape+letters
+    if options.slow:
+        os.environ.setdefault("TEXTUAL_FPS", "4")
+        os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
+
+
+def build_app(options: WizardOptions):
+    prepare_environment(options)
+    from textual.app import App
+    from textual.binding import Binding
+
+    from screens.help import HelpScreen
+    from screens.quit import QuitScreen
+    from screens.too_small import TooSmallScreen
+    from screens.welcome import WelcomeScreen
+
+    from .wizard_state import WizardState
+
+    css = [os.path.join(HERE, "kvmprep.tcss")]
+    if options.ascii:
+        css.append(os.path.join(HERE, "ascii.tcss"))
+
+    class KvmprepApp(App[int]):
+        """kvmprep's wizard."""
+
+        TITLE = "kvmprep"
+        SUB_TITLE = "prepare this server for KVM"
+        ENABLE_COMMAND_PALETTE = False
+        BINDINGS = [
+            Binding("q", "request_quit", "Quit", id="quit"),
+            Binding("f10", "request_quit", "Quit", show=False, id="quit-f10"),
+            Binding("question_mark", "help", "Help", key_display="?", id="help"),
+        ]
+
+        def __init__(self) -> None:
+            super().__init__(css_path=css, ansi_color=options.ascii)
+            self.options = options
+            self.state = WizardState(options)
+            if options.ascii:
+                self.theme = "ansi-dark"
+                _ascii_scrollbars()
+            if options.slow:
+                self.animation_level = "none"
+            self.apply_running = False  # set by the apply screen
+            self._too_small = False
+
+        def on_mount(self) -> None:
+            from checks.facts import Facts
+            from checks.host import Host
+
+            env = options.env if options.env is not None else None
+            self.state.host = Host(options.root, env=env, euid=options.euid)
+            self.state.facts = Facts(self.state.host)
+            self.push_screen(WelcomeScreen())
+            self.call_after_refresh(self._check_size)
+
+        def on_resize(self, event) -> None:
+            self._check_size()
+
+        def _check_size(self) -> None:
+            small = self.size.width < MIN_WIDTH or self.size.height < MIN_HEIGHT
+            if small and not self._too_small:
+                self._too_small = True
+                self.push_screen(TooSmallScreen())
+            elif not small and self._too_small:
+                self._too_small = False
+                if isinstance(self.screen, TooSmallScreen):
+                    self.pop_screen()
+
+        def action_help(self) -> None:
+            if not isinstance(self.screen, HelpScreen):
+                self.push_screen(HelpScreen(self.screen))
+
+        def action_request_quit(self) -> None:
+            if isinstance(self.screen, QuitScreen):
+                return
+
+            def done(quit_now: bool | None) -> None:
+                if quit_now:
+                    self.exit(0)
+
+            self.push_screen(QuitScreen(applying=self.apply_running), done)
+
+        def get_key_display(self, binding) -> str:
+            if options.ascii:
+                return _ASCII_KEYS.get(binding.key, binding.key_display or binding.key)
+            return super().get_key_display(binding)
+
+    return KvmprepApp()
+
+
+_ASCII_KEYS = {"enter": "Enter", "escape": "Esc", "space": "Space", "question_mark": "?",
+               "f10": "F10", "left": "Left", "right": "Right", "up": "Up", "down": "Down", "tab": "Tab"}
+
+
+def _ascii_scrollbars() -> None:
+    """Scrollbar ends drawn with 1/8 blocks need glyphs a VGA console lacks."""
+    from textual.scrollbar import ScrollBar, ScrollBarRender
+
+    class AsciiScrollBarRender(ScrollBarRender):
+        VERTICAL_BARS = [" "] * 8
+        HORIZONTAL_BARS = [" "] * 8
+
+    ScrollBar.renderer = AsciiScrollBarRender
+
+
+def run_wizard(options: WizardOptions) -> int:
+    app = build_app(options)
+    rc = app.run(mouse=not options.ascii)
+    return rc or 0

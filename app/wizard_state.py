@@ -1,0 +1,71 @@
+"""What the wizard knows as the admin moves through it: plain data that the
+screens read and the App fills (no Textual here)."""
+
+from __future__ import annotations
+
+import os
+import sys
+from dataclasses import dataclass, field
+
+
+@dataclass
+class WizardOptions:
+    root: str = "/"
+    profile: str | None = None
+    ascii: bool = False  # ASCII glyphs and the ANSI theme (TERM=linux, --ascii)
+    slow: bool = False  # no animations, low frame rate, batched log (serial, --slow)
+    euid: int | None = None  # tests may pretend not to be root
+    env: dict | None = None
+
+    @classmethod
+    def detect(cls, root="/", profile=None, ascii=False, slow=False) -> "WizardOptions":
+        term = os.environ.get("TERM", "")
+        console = term == "linux"
+        serial = False
+        try:
+            serial = os.ttyname(sys.stdin.fileno()).startswith("/dev/ttyS")
+        except OSError:
+            pass
+        return cls(root=root, profile=profile, ascii=ascii or console, slow=slow or console or serial)
+
+
+@dataclass
+class WizardState:
+    options: WizardOptions
+    host: object = None  # checks.host.Host
+    facts: object = None  # checks.facts.Facts
+    profile: object = None  # checks.profile.Profile
+    report: object = None  # checks.runner.Report
+    plan: object = None  # remediations.plan.Plan (everything fixable)
+    selected: set = field(default_factory=set)  # remediation ids the admin keeps
+    apply_events: list = field(default_factory=list)
+    apply_finished: dict | None = None  # the detached apply's final event
+
+    @property
+    def is_root(self) -> bool:
+        return self.host is not None and self.host.euid == 0
+
+    @property
+    def over_ssh(self) -> bool:
+        env = self.options.env if self.options.env is not None else os.environ
+        return bool(env.get("SSH_CONNECTION"))
+
+    def chosen_plan(self):
+        """The plan with only the fixes the admin kept."""
+        from remediations.plan import Plan
+
+        p = self.plan
+        steps = [s for s in p.steps if s.remediation in self.selected]
+        from remediations.actions import InstallPackages
+
+        installs = any(isinstance(a, InstallPackages) for s in steps for a in s.actions)
+        return Plan(p.root, p.profile, p.created, steps, dict(p.nothing_to_do), list(p.manual),
+                    list(p.replan) if installs else [])
+
+    def sudo_command(self) -> str:
+        parts = ["sudo", "kvmprep"]
+        if self.options.root != "/":
+            parts += ["--root", self.options.root]
+        if self.options.profile:
+            parts += ["--profile", self.options.profile]
+        return " ".join(parts)

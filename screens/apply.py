@@ -1,0 +1,199 @@
+"""Step 7: the apply, one row per action with its state and a live log.
+
+The apply runs as its own process in its own session (``kvmprep apply
+PLAN --yes --foreground --events FILE``): quitting the wizard or losing the
+SSH connection does not stop it, and ``kvmprep apply --attach`` follows it
+again. This screen follows its events file; log lines are batched."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import time
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import DataTable, Log, Static
+
+from .base import WizardScreen
+from .style import status_text
+
+
+class ApplyScreen(WizardScreen):
+    STEP = "7/8 Apply"
+    HELP = ("The fixes are being applied, in order; each row shows its action's state and the log "
+            "shows the commands' output. If an action fails the apply stops there; u undoes what was "
+            "done. When it has finished, Enter shows the summary.")
+    BINDINGS = [
+        Binding("enter", "next", "Summary", id="next", priority=True),
+        Binding("n", "next", "Summary", show=False, id="next-n"),
+        Binding("u", "undo", "Undo", id="undo"),
+    ]
+
+    def __init__(self, plan) -> None:
+        super().__init__()
+        self.plan = plan
+        self.pos = 0
+        self.pending_lines: list[str] = []
+        self.finished: dict | None = None
+        self.rows: list[str] = []
+        self.proc = None
+        self.round_offset = 0
+
+    def compose(self) -> ComposeResult:
+        yield self.header()
+        yield Static("Applying... (the apply goes on if this window closes)", id="apply-status", classes="title")
+        yield DataTable(id="apply-table", cursor_type="row")
+        yield Log(id="apply-log", highlight=False, max_lines=5000)
+        yield self.footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        table = self.query_one(DataTable)
+        table.add_column("State", width=15, key="state")
+        table.add_column("Action", key="action")
+        for si, step in enumerate(self.plan.steps):
+            for ai, action in enumerate(step.actions):
+                key = f"{si}:{ai}"
+                self.rows.append(key)
+                table.add_row(status_text("waiting"), Text(f"{step.remediation}: {action.summary()}"), key=key)
+        self.start()
+        every = 1.0 if self.app.options.slow else 0.2
+        self.set_interval(every, self.poll)
+
+    def start(self) -> None:
+        from remediations.journal import Journal
+
+        host = self.state.host
+        journal = Journal(host)
+        os.makedirs(journal.dir, mode=0o700, exist_ok=True)
+        stamp = time.strftime("%Y%m%d-%H%M%S")
+        plan_path = os.path.join(journal.dir, f"plan-{stamp}.json")
+        with open(os.open(plan_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
+            json.dump(self.plan.to_dict(), fh)
+        self.events_path = os.path.join(journal.dir, f"events-{stamp}.jsonl")
+        open(os.open(self.events_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)).close()
+        out = os.open(os.path.join(journal.dir, "apply.out"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        profile = self.state.profile
+        argv = [sys.executable, "-m", "app", "apply", plan_path, "--yes", "--foreground",
+                "--root", str(host.root), "--profile", profile.file, "--events", self.events_path]
+        env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
+                                     start_new_session=True)
+        os.close(out)
+        self.app.apply_running = True
+        self.row_index = 0
+
+    def poll(self) -> None:
+        try:
+            with open(self.events_path, encoding="utf-8") as fh:
+                fh.seek(self.pos)
+                chunk = fh.read()
+        except FileNotFoundError:
+            chunk = ""
+        # only whole lines: the writer may be in the middle of one
+        end = chunk.rfind("\n") + 1
+        self.pos += len(chunk[:end].encode())
+        for line in chunk[:end].splitlines():
+            try:
+                self.on_apply_event(json.loads(line))
+            except ValueError:
+                continue
+        if self.pending_lines:
+            self.query_one(Log).write_lines(self.pending_lines)
+            self.pending_lines = []
+        if self.finished is None and self.proc is not None and self.proc.poll() is not None:
+            # the process ended without a final event: it failed before or outside the plan
+            self.done({"event": "finished", "ok": False, "verification": {}, "actions": [],
+                       "error": f"the apply process exited with status {self.proc.returncode}; "
+                                f"see {os.path.join(os.path.dirname(self.events_path), 'apply.out')}"})
+
+    def on_apply_event(self, event: dict) -> None:
+        kind = event.get("event")
+        table = self.query_one(DataTable)
+        if kind == "line":
+            self.pending_lines.append(event.get("text", ""))
+        elif kind == "second-round":
+            base = self.round_offset = len(self.plan.steps)
+            for si, step in enumerate(event.get("steps", [])):
+                for ai, action in enumerate(step.get("actions", [])):
+                    key = f"{base + si}:{ai}"
+                    if key not in self.rows:
+                        self.rows.append(key)
+                        table.add_row(status_text("waiting"), Text(f"{step['remediation']}: {action.get('kind')}"),
+                                      key=key)
+        elif kind in ("action-start", "action"):
+            rep = event["report"]
+            key = self._row_for(rep)
+            if key is None:
+                return
+            state = "running" if kind == "action-start" else rep["status"]
+            table.update_cell(key, "state", status_text(state))
+            table.update_cell(key, "action", Text(f"{rep['remediation']}: {rep['summary']}"))
+            table.move_cursor(row=table.get_row_index(key))
+            if kind == "action" and rep["status"] == "failed":
+                self.pending_lines.append(f"FAILED: {rep['message']}")
+                if rep.get("output"):
+                    self.pending_lines += ["  " + l for l in rep["output"].rstrip().splitlines()[-40:]]
+        elif kind == "finished":
+            self.done(event)
+
+    def _row_for(self, rep: dict) -> str | None:
+        # reports count steps within their own round; the second round's come after its marker
+        key = f"{rep['step'] + self.round_offset}:{rep['index']}"
+        return key if key in self.rows else None
+
+    def done(self, event: dict) -> None:
+        if self.finished is not None:
+            return
+        self.finished = event
+        self.state.apply_finished = event
+        self.app.apply_running = False
+        status = self.query_one("#apply-status", Static)
+        if event.get("ok"):
+            status.update(Text("DONE: every action finished. Enter: summary.", style="bold green"))
+        else:
+            msg = event.get("error") or "an action failed: the apply stopped there (see the log)."
+            status.update(Text(f"FAILED: {msg} u: undo what was done, Enter: summary.", style="bold red"))
+        self.query_one(Log).write_lines(self.pending_lines)
+        self.pending_lines = []
+
+    def action_next(self) -> None:
+        if self.finished is None:
+            self.notify("The apply is still running.", timeout=3)
+            return
+        from .summary import SummaryScreen
+
+        self.app.push_screen(SummaryScreen())
+
+    def action_undo(self) -> None:
+        if self.finished is None:
+            self.notify("Wait for the apply to stop before undoing.", timeout=3)
+            return
+        from .confirm import ConfirmScreen
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                self.run_undo()
+
+        self.app.push_screen(ConfirmScreen(text="Undo what this apply did, in reverse order?\n"
+                                                "Files are restored from their backups; installed packages "
+                                                "are listed, not removed.", yes="Yes, undo"), answered)
+
+    @work(thread=True, exclusive=True, group="undo")
+    def run_undo(self) -> None:
+        host = self.state.host
+        argv = [sys.executable, "-m", "app", "undo", "--yes", "--root", str(host.root)]
+        proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+        lines = (proc.stdout + proc.stderr).splitlines()
+        self.app.call_from_thread(self.undone, proc.returncode, lines)
+
+    def undone(self, rc: int, lines: list[str]) -> None:
+        self.query_one(Log).write_lines(["", "--- undo ---", *lines])
+        self.query_one("#apply-status", Static).update(
+            Text("UNDONE: the apply was reverted." if rc == 0 else "UNDO incomplete: see the log.",
+                 style="bold"))

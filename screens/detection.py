@@ -1,0 +1,67 @@
+"""Step 2: every check runs in a worker; results appear as they are decided."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.widgets import Log, Static
+
+from .base import WizardScreen
+from .style import bar, status_text
+
+
+class DetectionScreen(WizardScreen):
+    STEP = "2/8 Detection"
+    HELP = ("kvmprep runs every check of the profile at once; each result appears as soon as it is "
+            "decided. The results screen opens by itself when all are done.")
+    BINDINGS = [Binding("escape", "back", "Back", id="back")]
+
+    def compose(self) -> ComposeResult:
+        yield self.header()
+        yield Static(f"Checking {self.state.profile.name} requirements...", classes="title")
+        yield Static("", id="progress")
+        yield Log(id="detection-log", highlight=False)
+        yield self.footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.total = len(self.state.profile.checks)
+        self.show_progress(0)
+        self.run_detection()
+
+    def show_progress(self, done: int) -> None:
+        self.query_one("#progress", Static).update(bar(done, self.total, "checks"))
+
+    @work(thread=True, exclusive=True, group="detect")
+    def run_detection(self) -> None:
+        from checks.facts import Facts
+        from checks.host import Host
+        from checks.runner import run_checks
+
+        old = self.state.host
+        host = Host(old.root, env=old.env, euid=old.euid, live=old.live)  # fresh: nothing cached
+        facts = Facts(host)
+        facts.prefetch()
+
+        def on_result(result, done, total):
+            self.app.call_from_thread(self.add_result, result, done)
+
+        report = run_checks(host, self.state.profile, on_result=on_result, facts=facts)
+        self.app.call_from_thread(self.finished, host, facts, report)
+
+    def add_result(self, result, done: int) -> None:
+        self.show_progress(done)
+        self.query_one(Log).write_line(f"{result.status.word:<5} {result.id:<26} {result.detail}")
+
+    def finished(self, host, facts, report) -> None:
+        from .results import ResultsScreen
+
+        self.state.host, self.state.facts, self.state.report = host, facts, report
+        self.state.plan = None
+        self.app.switch_screen(ResultsScreen())
+
+    def action_back(self) -> None:
+        self.workers.cancel_group(self, "detect")
+        self.app.pop_screen()

@@ -1,0 +1,44 @@
+"""`?`: the keys of the current step and what the step is for."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical, VerticalScroll
+from textual.screen import ModalScreen
+from textual.widgets import Static
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,question_mark,enter,q", "close", "Close", id="close-help")]
+
+    def __init__(self, screen) -> None:
+        super().__init__()
+        self.for_screen = screen
+
+    def compose(self) -> ComposeResult:
+        text = Text()
+        title = getattr(self.for_screen, "STEP", "") or "kvmprep"
+        text.append(f"{title}\n\n", style="bold")
+        help_text = getattr(self.for_screen, "HELP", "")
+        if help_text:
+            text.append(help_text.strip() + "\n\n")
+        text.append("Keys:\n", style="bold")
+        seen = set()
+        for binding in list(getattr(self.for_screen, "BINDINGS", [])) + list(self.app.BINDINGS):
+            if not hasattr(binding, "key") or not binding.description:
+                continue
+            keys = "/".join(self.app.get_key_display(type(binding)(k.strip(), binding.action))
+                            for k in binding.key.split(","))
+            if (keys, binding.description) in seen:
+                continue
+            seen.add((keys, binding.description))
+            text.append(f"  {keys:<18} {binding.description}\n")
+        text.append("\nEsc closes this help.")
+        with Vertical(id="dialog"):
+            with VerticalScroll(id="help-text"):
+                yield Static(text)
+
+    def action_close(self) -> None:
+        self.dismiss(None)

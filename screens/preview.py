@@ -1,0 +1,67 @@
+"""Step 5: every action of the chosen plan exactly as apply runs it: file
+diffs and commands. Nothing is written yet."""
+
+from __future__ import annotations
+
+from rich.syntax import Syntax
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.widgets import Static
+
+from .base import WizardScreen
+
+
+class PreviewScreen(WizardScreen):
+    STEP = "5/8 Preview"
+    HELP = ("The exact changes: a unified diff for every file and the exact command line of every "
+            "command, in the order they run. Up/Down/PgUp/PgDn scroll. Nothing has been changed; "
+            "Enter asks for confirmation before applying.")
+    BINDINGS = [
+        Binding("enter", "apply", "Apply...", id="apply", priority=True),
+        Binding("a", "apply", "Apply...", show=False, id="apply-a"),
+        Binding("escape,b", "back", "Back", id="back"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        from remediations.plan import render_preview
+
+        self.plan = self.state.chosen_plan()
+        text = render_preview(self.plan)
+        yield self.header()
+        files, commands = self.plan.counts()
+        yield Static(f"{len(self.plan.actions)} actions: {files} files, {commands} commands. "
+                     "Nothing is written until you confirm.", classes="title")
+        with VerticalScroll(id="preview-scroll"):
+            if self.ascii:
+                yield Static(Text(text), id="preview-text")
+            else:
+                yield Static(Syntax(text, "diff", theme="ansi_dark", word_wrap=True,
+                                    background_color="default"), id="preview-text")
+        yield self.footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#preview-scroll").focus()
+
+    def action_apply(self) -> None:
+        from .confirm import ConfirmScreen
+
+        if not self.state.is_root:
+            self.notify(f"Read-only mode: to apply these fixes run {self.state.sudo_command()}",
+                        severity="warning", timeout=8)
+            return
+        files, commands = self.plan.counts()
+
+        def answered(yes: bool | None) -> None:
+            if yes:
+                from .apply import ApplyScreen
+
+                self.app.push_screen(ApplyScreen(self.plan))
+
+        self.app.push_screen(ConfirmScreen(len(self.plan.actions), files, commands,
+                                           any(a.reboot for a in self.plan.actions)), answered)
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

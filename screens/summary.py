@@ -1,0 +1,109 @@
+"""Step 8: what changed, the checks run again for each fix, what waits for a
+reboot, where the log, backups and journal are, how to undo; save the
+report (the JSON document of `kvmprep check`)."""
+
+from __future__ import annotations
+
+import json
+import os
+
+from rich.text import Text
+from textual import work
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Horizontal, VerticalScroll
+from textual.widgets import Input, Static
+
+from .base import WizardScreen
+from .style import status_text
+
+
+class SummaryScreen(WizardScreen):
+    STEP = "8/8 Summary"
+    HELP = ("What the apply changed, each fix with the checks it was meant to fix as they are now "
+            "(run again after the apply), what waits for a reboot, and where kvmprep kept the log, "
+            "the backups and the journal. s saves the full report (the JSON of 'kvmprep check') to "
+            "the file named below; q quits.")
+    BINDINGS = [
+        Binding("s", "save", "Save report", id="save"),
+        Binding("escape,b", "back", "Back", id="back"),
+    ]
+
+    def compose(self) -> ComposeResult:
+        yield self.header()
+        with VerticalScroll(id="summary-scroll"):
+            yield Static(self.summary(), id="summary-text")
+        with Horizontal(id="save-row"):
+            yield Static("Report file:", classes="title")
+            yield Input(value=os.path.abspath("kvmprep-report.json"), id="save-path")
+        yield self.footer()
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        self.query_one("#summary-scroll").focus()
+
+    def summary(self) -> Text:
+        ev = self.state.apply_finished or {}
+        t = Text()
+        ok = ev.get("ok")
+        t.append(" APPLIED " if ok else " STOPPED ", style=("bold green reverse" if ok else "bold red reverse"))
+        t.append(" every action finished\n" if ok else " an action failed; what ran before it is recorded\n")
+        if ev.get("error"):
+            t.append(ev["error"] + "\n")
+        verification = ev.get("verification", {})
+        by_fix: dict[str, list] = {}
+        for a in ev.get("actions", []):
+            by_fix.setdefault(a["remediation"], []).append(a)
+        reboot = []
+        for rid, actions in by_fix.items():
+            t.append(f"\n{rid}\n", style="bold")
+            for a in actions:
+                t.append("  ")
+                t.append_text(status_text(a["status"]))
+                t.append(f"  {a['summary']}" + (f" ({a['message']})" if a.get("message") else "") + "\n")
+                if a["status"] == "pending-reboot":
+                    reboot.append(a["summary"])
+            for cid in ev.get("fixes", {}).get(rid, []):
+                v = verification.get(cid)
+                if v:
+                    t.append(f"  check {cid}: ")
+                    t.append_text(status_text(v["status"]))
+                    t.append(f" - {v['detail']}\n")
+        if reboot:
+            t.append("\nWaits for a reboot:\n", style="bold")
+            for r in reboot:
+                t.append(f"  - {r}\n")
+        t.append("\nLog:     ", style="bold")
+        t.append(f"{ev.get('log', '-')}\n")
+        t.append("Backups: ", style="bold")
+        t.append(f"{ev.get('backups', '-')}\n")
+        t.append("Journal: ", style="bold")
+        t.append(f"{ev.get('journal', '-')}\n")
+        root = self.state.host.root
+        t.append("Undo:    ", style="bold")
+        t.append("kvmprep undo" + ("" if str(root) == "/" else f" --root {root}") + "\n")
+        return t
+
+    def action_save(self) -> None:
+        self.save_report(self.query_one("#save-path", Input).value)
+
+    @work(thread=True, exclusive=True, group="save")
+    def save_report(self, path: str) -> None:
+        from checks.host import Host
+        from checks.runner import run_checks
+
+        old = self.state.host
+        host = Host(old.root, env=old.env, euid=old.euid, live=old.live)
+        try:
+            doc = run_checks(host, self.state.profile).to_document()
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as fh:
+                json.dump(doc, fh, indent=2)
+        except OSError as exc:
+            self.app.call_from_thread(self.notify, f"Could not save {path}: {exc.strerror}", severity="error")
+            return
+        s = doc["summary"]
+        self.app.call_from_thread(self.notify, f"Report saved to {path} ({'READY' if s['ready'] else 'NOT READY'})")
+
+    def action_back(self) -> None:
+        self.app.pop_screen()

@@ -1,0 +1,109 @@
+"""Step 1: who and what this is, and which requirements to check."""
+
+from __future__ import annotations
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import Vertical
+from textual.widgets import OptionList, Static
+from textual.widgets.option_list import Option
+
+from .base import WizardScreen
+
+
+class WelcomeScreen(WizardScreen):
+    STEP = "1/8 Welcome"
+    HELP = ("What this server is, who runs kvmprep, and which platform's requirements to check. "
+            "Pick a profile with Up/Down and press Enter to detect. Nothing is changed until you "
+            "confirm a plan of fixes at the end.")
+    BINDINGS = [Binding("enter", "start", "Detect", id="start", priority=True)]
+
+    def compose(self) -> ComposeResult:
+        yield self.header()
+        with Vertical():
+            yield Static(self.summary(), id="host-summary")
+            yield Static("Profile (Up/Down, Enter to detect):", classes="title")
+            yield OptionList(*self.profile_options(), id="profiles")
+        yield self.footer()
+
+    def summary(self) -> Text:
+        facts = self.state.facts
+        host = self.state.host
+        t = Text()
+        cpu = facts.cpu
+        mem = facts.memory.total_gib
+        virt = facts.virt
+        t.append("Host:    ", style="bold")
+        t.append(f"{facts.hostname or '?'} - {facts.os.name or facts.os.id or 'unknown distribution'}\n")
+        t.append("CPU:     ", style="bold")
+        t.append(f"{' '.join((cpu.model or cpu.arch or '?').split())}, {cpu.count or '?'} CPUs\n")
+        t.append("Memory:  ", style="bold")
+        t.append(f"{mem:.1f} GiB\n" if mem else "unknown\n")
+        t.append("Machine: ", style="bold")
+        if virt.is_vm:
+            t.append(f"virtual machine ({virt.kind or 'unknown hypervisor'})\n")
+        elif virt.is_vm is False:
+            t.append("bare metal\n")
+        else:
+            t.append("cannot tell\n")
+        if not host.live:
+            t.append("Root:    ", style="bold")
+            t.append(f"{host.root} (an offline system: runtime probes are skipped)\n")
+        t.append("User:    ", style="bold")
+        if self.state.is_root:
+            t.append("root: detection and fixes\n")
+        else:
+            t.append("not root: READ-ONLY mode. kvmprep detects and explains; to apply fixes run:\n")
+            t.append(f"         {self.state.sudo_command()}\n", style="bold")
+        if self.state.over_ssh:
+            t.append("SSH:     ", style="bold")
+            t.append("you are connected over SSH: start kvmprep inside tmux or screen before applying "
+                     "fixes (an apply itself goes on if the connection drops).\n")
+        return t
+
+    def profile_options(self) -> list[Option]:
+        from checks.profile import builtin_names, load_profile
+
+        opts = []
+        wanted = self.app.options.profile or "generic"
+        names = builtin_names()
+        if wanted not in names:
+            names = [wanted] + names
+        for name in names:
+            try:
+                p = load_profile(name)
+                label = f"{p.name:<16} {p.description}"
+            except Exception as exc:  # a bad user profile: say so, do not crash
+                label = f"{name:<16} (cannot be loaded: {exc})"
+            opts.append(Option(label, id=name))
+        self._wanted = wanted
+        return opts
+
+    def on_mount(self) -> None:
+        super().on_mount()
+        ol = self.query_one("#profiles", OptionList)
+        for i in range(ol.option_count):
+            if ol.get_option_at_index(i).id == self._wanted:
+                ol.highlighted = i
+        ol.focus()
+
+    def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
+        self.start(event.option.id)
+
+    def action_start(self) -> None:
+        ol = self.query_one("#profiles", OptionList)
+        if ol.highlighted is not None:
+            self.start(ol.get_option_at_index(ol.highlighted).id)
+
+    def start(self, profile_name: str) -> None:
+        from checks.profile import ProfileError, load_profile
+
+        from .detection import DetectionScreen
+
+        try:
+            self.state.profile = load_profile(profile_name)
+        except ProfileError as exc:
+            self.notify(str(exc), severity="error", timeout=10)
+            return
+        self.app.push_screen(DetectionScreen())
