@@ -63,6 +63,7 @@ def build_app(options: WizardOptions):
                 self.animation_level = "none"
             self.apply_running = False  # set by the apply screen
             self._too_small = False
+            self._started = False  # a Resize can arrive before on_mount pushed the first step
 
         def on_mount(self) -> None:
             from checks.facts import Facts
@@ -72,13 +73,16 @@ def build_app(options: WizardOptions):
             self.state.host = Host(options.root, env=env, euid=options.euid)
             self.state.facts = Facts(self.state.host)
             self.push_screen(WelcomeScreen())
+            self._started = True
             self.call_after_refresh(self._check_size)
 
         def on_resize(self, event) -> None:
-            self._check_size()
+            if self._started:
+                self._check_size(event.size)  # self.size is updated only after this handler
 
-        def _check_size(self) -> None:
-            small = self.size.width < MIN_WIDTH or self.size.height < MIN_HEIGHT
+        def _check_size(self, size=None) -> None:
+            size = size or self.size
+            small = size.width < MIN_WIDTH or size.height < MIN_HEIGHT
             if small and not self._too_small:
                 self._too_small = True
                 self.push_screen(TooSmallScreen())

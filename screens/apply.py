@@ -157,6 +157,10 @@ class ApplyScreen(WizardScreen):
         if event.get("ok"):
             status.update(Text("DONE: every action finished. Enter: summary.", style="bold green"))
         else:
+            table = self.query_one(DataTable)
+            for key in self.rows:  # the apply stopped: what never started will not run now
+                if table.get_cell(key, "state").plain == status_text("waiting").plain:
+                    table.update_cell(key, "state", status_text("not-run"))
             msg = event.get("error") or "an action failed: the apply stopped there (see the log)."
             status.update(Text(f"FAILED: {msg} u: undo what was done, Enter: summary.", style="bold red"))
         self.query_one(Log).write_lines(self.pending_lines)

@@ -6,10 +6,27 @@ from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.message import Message
 from textual.widgets import Log, Static
 
 from .base import WizardScreen
 from .style import bar, status_text
+
+
+class ResultDecided(Message):
+    """Posted from the worker thread as each check is decided (non-blocking)."""
+
+    def __init__(self, result, done: int) -> None:
+        super().__init__()
+        self.result, self.done = result, done
+
+
+class DetectionDone(Message):
+    """Posted after the last ResultDecided, so the results screen opens after every row."""
+
+    def __init__(self, host, facts, report) -> None:
+        super().__init__()
+        self.host, self.facts, self.report = host, facts, report
 
 
 class DetectionScreen(WizardScreen):
@@ -46,14 +63,21 @@ class DetectionScreen(WizardScreen):
         facts.prefetch()
 
         def on_result(result, done, total):
-            self.app.call_from_thread(self.add_result, result, done)
+            # post, do not wait: call_from_thread would block the checks on every frame
+            self.post_message(ResultDecided(result, done))
 
         report = run_checks(host, self.state.profile, on_result=on_result, facts=facts)
-        self.app.call_from_thread(self.finished, host, facts, report)
+        self.post_message(DetectionDone(host, facts, report))
+
+    def on_result_decided(self, message: ResultDecided) -> None:
+        self.add_result(message.result, message.done)
 
     def add_result(self, result, done: int) -> None:
         self.show_progress(done)
         self.query_one(Log).write_line(f"{result.status.word:<5} {result.id:<26} {result.detail}")
+
+    def on_detection_done(self, message: DetectionDone) -> None:
+        self.finished(message.host, message.facts, message.report)
 
     def finished(self, host, facts, report) -> None:
         from .results import ResultsScreen

@@ -25,18 +25,20 @@ class HelpScreen(ModalScreen[None]):
         if help_text:
             text.append(help_text.strip() + "\n\n")
         text.append("Keys:\n", style="bold")
-        seen = set()
+        # one line per action: "Enter/n  Fixes", "q/F10  Quit"
+        lines: dict[str, list[str]] = {}
         for binding in list(getattr(self.for_screen, "BINDINGS", [])) + list(self.app.BINDINGS):
             if not hasattr(binding, "key") or not binding.description:
                 continue
-            keys = "/".join(self.app.get_key_display(type(binding)(k.strip(), binding.action))
-                            for k in binding.key.split(","))
-            if (keys, binding.description) in seen:
-                continue
-            seen.add((keys, binding.description))
-            text.append(f"  {keys:<18} {binding.description}\n")
+            for k in binding.key.split(","):
+                shown = self.app.get_key_display(type(binding)(k.strip(), binding.action))
+                keys = lines.setdefault(binding.description, [])
+                if shown not in keys:
+                    keys.append(shown)
+        for description, keys in lines.items():
+            text.append(f"  {'/'.join(keys):<14} {description}\n")
         text.append("\nEsc closes this help.")
-        with Vertical(id="dialog"):
+        with Vertical(id="dialog", classes="help"):
             with VerticalScroll(id="help-text"):
                 yield Static(text)
 

@@ -87,6 +87,9 @@ class SummaryScreen(WizardScreen):
     def action_save(self) -> None:
         self.save_report(self.query_one("#save-path", Input).value)
 
+    def on_input_submitted(self, event: Input.Submitted) -> None:
+        self.save_report(event.value)
+
     @work(thread=True, exclusive=True, group="save")
     def save_report(self, path: str) -> None:
         from checks.host import Host
