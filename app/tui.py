@@ -19,9 +19,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 def prepare_environment(options: WizardOptions) -> None:
     """Textual reads these when it is imported: set them first."""
     os.environ.setdefault("ESCDELAY", "200")  # arrow keys over slow SSH are not Escape+letters
-    if options.slow:
-        os.environ.setdefault("TEXTUAL_FPS", "4")
+    if options.slow or options.ascii:
         os.environ.setdefault("TEXTUAL_ANIMATIONS", "none")
+    if options.slow:
+        # serial lines and --slow: ~4 frames/s keeps a 115200-baud line ahead;
+        # the local console (TERM=linux) is not bandwidth-bound: 10 frames/s
+        os.environ.setdefault("TEXTUAL_FPS", "10" if options.console_only else "4")
 
 
 def build_app(options: WizardOptions):

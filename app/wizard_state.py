@@ -15,6 +15,7 @@ class WizardOptions:
     ascii: bool = False  # ASCII glyphs and the ANSI theme (TERM=linux, --ascii)
     slow: bool = False  # no animations, low frame rate, batched log (serial, --slow)
     euid: int | None = None  # tests may pretend not to be root
+    console_only: bool = False  # slow only because TERM=linux (a local console, not a serial line)
     env: dict | None = None
 
     @classmethod
@@ -26,7 +27,8 @@ class WizardOptions:
             serial = os.ttyname(sys.stdin.fileno()).startswith("/dev/ttyS")
         except OSError:
             pass
-        return cls(root=root, profile=profile, ascii=ascii or console, slow=slow or console or serial)
+        return cls(root=root, profile=profile, ascii=ascii or console, slow=slow or console or serial,
+                   console_only=console and not (serial or slow))
 
 
 @dataclass

@@ -45,7 +45,10 @@ class DetectionScreen(WizardScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.total = len(self.state.profile.checks)
+        self.pending: list[str] = []
+        self.done_count = 0
         self.show_progress(0)
+        self.set_interval(0.5 if self.app.options.slow else 0.1, self.flush)
         self.run_detection()
 
     def show_progress(self, done: int) -> None:
@@ -58,8 +61,11 @@ class DetectionScreen(WizardScreen):
         from checks.runner import run_checks
 
         old = self.state.host
-        host = Host(old.root, env=old.env, euid=old.euid, live=old.live)  # fresh: nothing cached
-        facts = Facts(host)
+        if self.state.report is None:
+            host, facts = old, self.state.facts  # the first run: the welcome screen's facts are fresh
+        else:
+            host = Host(old.root, env=old.env, euid=old.euid, live=old.live)  # a re-run: nothing cached
+            facts = Facts(host)
         facts.prefetch()
 
         def on_result(result, done, total):
@@ -73,8 +79,15 @@ class DetectionScreen(WizardScreen):
         self.add_result(message.result, message.done)
 
     def add_result(self, result, done: int) -> None:
-        self.show_progress(done)
-        self.query_one(Log).write_line(f"{result.status.word:<5} {result.id:<26} {result.detail}")
+        self.pending.append(f"{result.status.word:<5} {result.id:<26} {result.detail}")
+        self.done_count = done
+
+    def flush(self) -> None:
+        """Batched: one refresh per tick, however many results arrived (slow links)."""
+        if self.pending:
+            self.query_one(Log).write_lines(self.pending)
+            self.pending = []
+            self.show_progress(self.done_count)
 
     def on_detection_done(self, message: DetectionDone) -> None:
         self.finished(message.host, message.facts, message.report)
@@ -82,6 +95,7 @@ class DetectionScreen(WizardScreen):
     def finished(self, host, facts, report) -> None:
         from .results import ResultsScreen
 
+        self.flush()
         self.state.host, self.state.facts, self.state.report = host, facts, report
         self.state.plan = None
         self.app.switch_screen(ResultsScreen())

@@ -101,6 +101,7 @@ def test_detection(snap_compare, snap_root, monkeypatch):
         facts = Facts(host)
         for i, cid in enumerate(["cpu.arch", "cpu.virt-extensions", "cpu.64bit"], 1):
             pilot.app.screen.add_result(run_one(all_checks()[cid], "required", {}, host, facts), i)
+        pilot.app.screen.flush()
         await pilot.pause()
 
     assert snap_compare(make_app(snap_root), run_before=run_before, terminal_size=SIZE)
