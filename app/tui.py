@@ -134,4 +134,5 @@ def _ascii_scrollbars() -> None:
 def run_wizard(options: WizardOptions) -> int:
     app = build_app(options)
     rc = app.run(mouse=not options.ascii)
-    return rc or 0
+    # a crash inside Textual returns None with a non-zero return_code
+    return app.return_code or rc or 0
