@@ -7,6 +7,7 @@ from __future__ import annotations
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
+from textual.reactive import reactive
 from textual.widgets import DataTable, Static
 
 from .base import WizardScreen
@@ -26,9 +27,10 @@ class ResultsScreen(WizardScreen):
         Binding("escape,b", "back", "Back", id="back"),
     ]
 
+    problems_only: reactive[bool] = reactive(False, init=False)
+
     def __init__(self) -> None:
         super().__init__()
-        self.problems_only = False
         self.row_checks: dict[str, object] = {}
 
     def compose(self) -> ComposeResult:
@@ -99,8 +101,10 @@ class ResultsScreen(WizardScreen):
 
     def action_filter(self) -> None:
         self.problems_only = not self.problems_only
+
+    def watch_problems_only(self, problems_only: bool) -> None:
         self.fill()
-        self.notify("showing problems only" if self.problems_only else "showing all checks", timeout=2)
+        self.notify("showing problems only" if problems_only else "showing all checks", timeout=2)
 
     def action_rerun(self) -> None:
         from .detection import DetectionScreen
