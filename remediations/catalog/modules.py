@@ -14,7 +14,8 @@ Rules these planners follow:
   /etc/modprobe.d/kvm-nested.conf (other lines kept). The running module is
   reloaded only when nothing holds it (refcnt 0, no /dev/kvm or kvm-vm file
   descriptor open, no QEMU running); otherwise the change waits for a reboot.
-  A built-in module takes ``<module>.nested=1`` on the kernel command line.
+  A built-in module takes ``<module>.nested=1`` on the kernel command line
+  (remediations/bootloader.py: grubby, or GRUB's settings and the boot menu).
 * The initramfs is regenerated when its configuration puts the vendor module
   into the image, because modprobe.d is copied into the image and the module
   is then loaded (with the old options) before the root file system:
@@ -32,9 +33,10 @@ import re
 
 from checks.kernel import ModuleState, norm_module
 from checks.modprobe_conf import (MODPROBE_DIRS, ModprobeConfig, cmdline_value, effective_conf_files,
-                                  next_boot_value, parse_modprobe_text, truthy)
+                                  parse_modprobe_text, truthy)
 
-from ..actions import AddKernelArgs, LoadModule, RunCommand
+from ..actions import LoadModule, RunCommand
+from ..bootloader import boot_arg_value, grub_with_arg, kernel_arg_proposal  # noqa: F401 (grub_with_arg: tests)
 from ..helpers import modules_listed_for_boot, write_file
 from ..registry import PlanCtx, Proposal, nothing, remediation
 
@@ -208,131 +210,6 @@ def _with_option(old: str | None, module: str, param: str, value: str) -> str:
     elif not text.endswith("\n"):
         text += "\n"
     return text + f"options {module} {param}={value}\n"
-
-
-# ---- kernel command line ------------------------------------------------------------------
-
-_GRUB_LINE = re.compile(r"^(\s*)(GRUB_CMDLINE_LINUX(?:_DEFAULT)?)=([\"']?)(.*?)\3(\s*(?:#.*)?)$")
-
-
-def _arg_rx(name: str) -> re.Pattern:
-    """``name`` or ``name=value`` as a whole word; '-' and '_' alike (as the kernel reads them)."""
-    return re.compile(r"(?<!\S)" + "[-_]".join(re.escape(p) for p in re.split(r"[-_]", name)) + r"(=\S*)?(?!\S)")
-
-
-def grub_with_arg(text: str, arg: str) -> str:
-    """/etc/default/grub with kernel argument ``name=value`` set: an existing
-    ``name=`` (in GRUB_CMDLINE_LINUX or _DEFAULT) gets the value, otherwise it is
-    appended to the last GRUB_CMDLINE_LINUX (a new line if none); other lines kept."""
-    name = arg.split("=", 1)[0]
-    rx = _arg_rx(name)
-    lines = text.splitlines(keepends=True)
-    changed, last_linux = False, None
-    for i, line in enumerate(lines):
-        body = line.rstrip("\n")
-        m = _GRUB_LINE.match(body)
-        if not m:
-            continue
-        indent, key, quote, inner, tail = m.groups()
-        if key == "GRUB_CMDLINE_LINUX":
-            last_linux = i
-        new_inner, n = rx.subn(arg, inner)
-        if n:
-            changed = True
-            lines[i] = f"{indent}{key}={quote or chr(34)}{new_inner}{quote or chr(34)}{tail}" + line[len(body):]
-    if changed:
-        return "".join(lines)
-    if last_linux is not None:
-        line = lines[last_linux]
-        body = line.rstrip("\n")
-        indent, key, quote, inner, tail = _GRUB_LINE.match(body).groups()
-        inner = (inner.rstrip() + " " if inner.strip() else "") + arg
-        lines[last_linux] = f"{indent}{key}={quote or chr(34)}{inner}{quote or chr(34)}{tail}" + line[len(body):]
-        return "".join(lines)
-    out = "".join(lines)
-    if out and not out.endswith("\n"):
-        out += "\n"
-    return out + f'GRUB_CMDLINE_LINUX="{arg}"\n'
-
-
-def _bls_value(ctx: PlanCtx, name: str) -> str | None:
-    """The argument's value when every boot loader spec entry sets it (what grubby edits)."""
-    entries = ctx.host.glob("/boot/loader/entries", "*.conf")
-    if not entries:
-        return None
-    kernelopts = ""
-    for line in (ctx.host.read_text("/boot/grub2/grubenv") or "").splitlines():
-        if line.startswith("kernelopts="):
-            kernelopts = line[len("kernelopts="):]
-    values = []
-    for path in entries:
-        opts = []
-        for line in (ctx.host.read_text(path) or "").splitlines():
-            if line.startswith("options"):
-                opts += line.split()[1:]
-        opts = [w for o in opts for w in (kernelopts.split() if o == "$kernelopts" else [o])]
-        values.append(cmdline_value(opts, name))
-    if any(v is None for v in values):
-        return None
-    return values[-1]
-
-
-def boot_arg_value(ctx: PlanCtx, name: str) -> tuple[str | None, str]:
-    """The kernel argument at the next boot and where it was read: boot loader
-    configuration first, then the running command line (booted again)."""
-    running = ctx.facts.kernel.cmdline if ctx.host.live else []
-    value, source = next_boot_value(ctx.host, running, name)
-    if value is not None and source != ctx.host.display("/proc/cmdline"):
-        return value, source
-    bls = _bls_value(ctx, name)
-    if bls is not None:
-        return bls, ctx.host.display("/boot/loader/entries")
-    return value, source
-
-
-def _grub_regen_argv(ctx: PlanCtx) -> list[str]:
-    if ctx.facts.os.family == "debian":
-        if ctx.host.exists("/usr/sbin/update-grub"):
-            return ["update-grub"]
-        return ["grub-mkconfig", "-o", "/boot/grub/grub.cfg"]
-    return ["grub2-mkconfig", "-o", "/boot/grub2/grub.cfg"]
-
-
-def kernel_arg_proposal(ctx: PlanCtx, arg: str, why: str) -> Proposal:
-    """Set kernel argument ``name=value`` for the next boots (pending reboot).
-
-    Live with grubby in the root: AddKernelArgs (every boot entry). Otherwise
-    GRUB_CMDLINE_LINUX in /etc/default/grub, then update-grub (Debian) or
-    grub2-mkconfig (EL/SUSE); on an offline root only the file (the boot
-    loader tools of this machine must not regenerate another system's menu).
-    """
-    prop = Proposal()
-    grubby = ctx.host.exists("/usr/sbin/grubby") or ctx.host.exists("/sbin/grubby")
-    if grubby and ctx.host.live:
-        prop.actions.append(AddKernelArgs(args=[arg], why=why, reboot=True))
-        return prop
-    try:
-        text = _text_for_edit(ctx, "/etc/default/grub")
-    except NotEditable as exc:
-        return nothing(str(exc))
-    if text is None:
-        return nothing(f"no grubby and no /etc/default/grub in {ctx.host.display('/')}: add {arg} to the "
-                       "boot loader's kernel command line by hand and reboot")
-    action = write_file(ctx, "/etc/default/grub", grub_with_arg(text, arg), why=why, reboot=True)
-    if action is None:
-        return nothing(f"{arg} is already in {ctx.host.display('/etc/default/grub')}")
-    prop.actions.append(action)
-    regen = _grub_regen_argv(ctx)
-    if ctx.offline:
-        prop.notes.append(f"offline root: the boot menu is not regenerated here; inside the root run "
-                          f"'{' '.join(regen)}' (e.g. chroot {ctx.host.root} {' '.join(regen)}) before booting it"
-                          + ("; grubby entries (/boot/loader/entries) need 'grubby --update-kernel ALL --args "
-                             f"{arg}'" if grubby else ""))
-    else:
-        prop.actions.append(RunCommand(argv=regen, reboot=True, title=f"regenerate the boot menu ({regen[0]})",
-                                       undo_argv=regen, undo_at_end=True,
-                                       why="the boot loader reads the generated menu, not /etc/default/grub"))
-    return prop
 
 
 # ---- nested: who holds the module, the initramfs ------------------------------------------
