@@ -156,9 +156,11 @@ def cmd_wizard(args) -> int:
     if not _interactive():
         raise CliError("the wizard needs a terminal (stdin and stdout); without one use: kvmprep check")
     _host(args)  # a missing --root folder is a usage error before the screen starts
+    global _ran_wizard
     from .tui import run_wizard
     from .wizard_state import WizardOptions
 
+    _ran_wizard = True  # Textual tears itself down normally
     return run_wizard(WizardOptions.detect(root=args.root or "/", profile=args.profile,
                                            ascii=args.ascii, slow=args.slow))
 
@@ -231,6 +233,26 @@ def main(argv: list[str] | None = None) -> int:
         print(f"kvmprep: internal error: {type(exc).__name__}: {exc} "
               "(run with KVMPREP_DEBUG=1 for a traceback, and report it)", file=sys.stderr)
         return EXIT_INTERNAL
+
+
+def entry() -> None:
+    """The console script. After a read-only command has printed its output,
+    skip the interpreter's teardown (~15 ms of a ~170 ms check): nothing is
+    left to write, and the prefetch threads' answers are no longer needed."""
+    argv = sys.argv[1:]
+    rc = main(argv)
+    command = next((a for a in argv if not a.startswith("-")), None)
+    if command in (None, "check", "profiles") and not _ran_wizard:
+        try:
+            sys.stdout.flush()
+            sys.stderr.flush()
+        except (BrokenPipeError, ValueError):
+            pass
+        os._exit(rc)
+    sys.exit(rc)
+
+
+_ran_wizard = False
 
 
 if __name__ == "__main__":
