@@ -139,14 +139,14 @@ def test_over_ssh_the_apply_survives_the_session_dropping(tmp_path):
         assert line, "".join(seen)
         seen.append(line)
     journal = Journal(Host(root))
-    for _ in range(100):
+    for _ in range(400):
         if journal.running_pid():
             break
         time.sleep(0.05)
     os.killpg(proc.pid, signal.SIGHUP)  # the SSH session drops
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
-    for _ in range(200):
+    for _ in range(600):
         if any(r.get("event") == "end" for r in journal.records()):
             break
         time.sleep(0.05)

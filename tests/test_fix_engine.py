@@ -200,7 +200,7 @@ def test_killed_apply_leaves_a_consistent_journal(tmp_path):
             f"h=Host({str(root)!r}); apply_plan(h, Plan.from_dict(json.load(open({str(plan_file)!r})), h))")
     proc = subprocess.Popen([sys.executable, "-c", code], cwd=TOP, start_new_session=True)
     journal = Journal(host)
-    for _ in range(200):
+    for _ in range(600):
         if any(r.get("event") == "before" and r.get("action") == 1 for r in journal.records()):
             break
         time.sleep(0.05)
