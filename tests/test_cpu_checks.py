@@ -174,3 +174,13 @@ def test_virt_extensions_without_flag_and_no_access_to_dev_kvm_is_undecided(root
     facts.host.memo(("fact", "kvm"), lambda: KvmProbe("denied", "cannot open /dev/kvm: permission denied"))
     r = root.check("cpu.virt-extensions", facts=facts)
     assert r.status is Status.SKIP and r.detail.startswith("needs root")
+
+
+def test_an_image_without_cpuinfo_does_not_pretend_to_know_the_cpu(root):
+    """A mounted disk: its binaries say x86_64, but nothing shows the CPU."""
+    root.write("bin/sh", b"\x7fELF\x02\x01\x01" + b"\0" * 11 + (0x3E).to_bytes(2, "little") + b"\0" * 40)
+    assert root.check("cpu.arch").status is Status.PASS
+    for cid in ("cpu.64bit", "cpu.virt-extensions", "cpu.x86-64-level"):
+        r = root.check(cid)
+        assert r.status is Status.SKIP, (cid, r.detail)
+    assert "x86_64 (64-bit)" in root.check("cpu.64bit").detail

@@ -73,8 +73,9 @@ def cpu_virt_extensions(ctx: Ctx):
     ext = cpu.virt_extension
     if ext:
         return passed(f"{_EXT_NAMES[ext]} present", _cpuinfo_ev(ctx, f"{ext} present"))
-    if cpu.arch is None and not cpu.raw_keys:
-        return skipped("no /proc/cpuinfo in the root to read", (ctx.show("/proc/cpuinfo"), "missing"))
+    if not cpu.raw_keys:  # an image or a mounted disk: the CPU is not part of it
+        return skipped("no /proc/cpuinfo in the root to read: the CPU cannot be seen",
+                       (ctx.show("/proc/cpuinfo"), "missing"))
     ev = []
     if cpu.arch in ("x86_64", "i686"):
         ev.append(_cpuinfo_ev(ctx, "no vmx or svm in the flags line"))
@@ -136,6 +137,11 @@ def cpu_64bit(ctx: Ctx):
     arch = cpu.arch
     if arch is None:
         return skipped("no /proc/cpuinfo in the root to read", (ctx.show("/proc/cpuinfo"), "missing"))
+    if not cpu.raw_keys:
+        # only the system's binaries are visible (an image): say what they are, not what the CPU is
+        bits = "64-bit" if arch in ("x86_64", "aarch64", "ppc64", "ppc64le", "s390x", "riscv64") else "32-bit"
+        return skipped(f"no /proc/cpuinfo in the root: the CPU cannot be seen; the system is {arch} ({bits})",
+                       (ctx.facts.arch_source, arch), (ctx.show("/proc/cpuinfo"), "missing"))
     if cpu.is_x86:
         if "lm" not in cpu.flags:
             return failed("32-bit CPU: no lm (long mode) flag", _cpuinfo_ev(ctx, "lm absent"),
