@@ -8,8 +8,7 @@
   in module and parameter names.
 * modules-load.d: module names listed for loading at boot (plus Debian's
   /etc/modules).
-* the kernel command line of the next boot (boot loader configuration), with
-  the running one as a fallback.
+* the kernel command line of the next boot lives in checks/bootcmdline.py.
 """
 
 from __future__ import annotations
@@ -164,68 +163,3 @@ def boot_modules(host: Host) -> dict[str, str]:
         return out
     return host.memo(("modules-load.d",), compute)
 
-
-# ---- kernel command line ------------------------------------------------------
-
-def cmdline_value(tokens: list[str], name: str) -> str | None:
-    """Last ``name=value`` among kernel arguments ('' for a bare flag); '-'/'_' alike."""
-    value = None
-    want = norm(name)
-    for tok in tokens:
-        if tok == "--":
-            break
-        key, sep, val = tok.partition("=")
-        if norm(key) == want:
-            value = val if sep else ""
-    return value
-
-
-def _grub_cmdline(host: Host) -> tuple[list[str], str] | None:
-    files = ["/etc/default/grub"] + sorted(host.glob("/etc/default/grub.d", "*.cfg"))
-    found = {}
-    shown = []
-    for path in files:
-        text = host.read_text(path)
-        if text is None:
-            continue
-        for line in text.splitlines():
-            line = line.strip()
-            for key in ("GRUB_CMDLINE_LINUX", "GRUB_CMDLINE_LINUX_DEFAULT"):
-                if line.startswith(key + "="):
-                    raw = line[len(key) + 1:]
-                    words = _split(raw)
-                    # "$GRUB_CMDLINE_LINUX foo" style appends
-                    ref = "$" + key
-                    tokens = []
-                    for w in words:
-                        for part in w.split():
-                            if part in (ref, "${" + key + "}"):
-                                tokens.extend(found.get(key, []))
-                            else:
-                                tokens.append(part)
-                    found[key] = tokens
-                    if host.display(path) not in shown:
-                        shown.append(host.display(path))
-    if not found:
-        return None
-    return found.get("GRUB_CMDLINE_LINUX", []) + found.get("GRUB_CMDLINE_LINUX_DEFAULT", []), ", ".join(shown)
-
-
-def next_boot_value(host: Host, running: list[str], name: str) -> tuple[str | None, str]:
-    """The value of kernel argument ``name`` at the next boot, and where it was read.
-
-    Boot loader configuration (/etc/kernel/cmdline, /etc/default/grub) when it
-    mentions the argument; otherwise the running command line (assumed to be
-    booted again).
-    """
-    text = host.read_text("/etc/kernel/cmdline")
-    if text:
-        value = cmdline_value(text.split(), name)
-        if value is not None:
-            return value, host.display("/etc/kernel/cmdline")
-    grub = _grub_cmdline(host)
-    if grub:
-        value = cmdline_value(grub[0], name)
-        if value is not None:
-            return value, grub[1]
-    return cmdline_value(running, name), host.display("/proc/cmdline")

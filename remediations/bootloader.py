@@ -27,18 +27,14 @@ import re
 import shlex
 from typing import Callable
 
-from checks.modprobe_conf import cmdline_value, next_boot_value
+from checks import bootcmdline
+from checks.bootcmdline import BLS_ENTRIES, GRUB_D, GRUB_DEFAULT, cmdline_value, next_boot_value
 
 from .actions import AddKernelArgs, RunCommand
 from .helpers import text_for_edit, write_file
 from .registry import PlanCtx, Proposal, nothing
 
-GRUB_DEFAULT = "/etc/default/grub"
-GRUB_D = "/etc/default/grub.d"
 BIN_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
-GRUB_CFGS = ("/boot/grub/grub.cfg", "/boot/grub2/grub.cfg")
-GRUBENVS = ("/boot/grub2/grubenv", "/boot/grub/grubenv")
-BLS_ENTRIES = "/boot/loader/entries"
 
 # new value of an argument from its current one (None: absent, '' for a bare flag)
 ValueFn = Callable[[str | None], str]
@@ -191,45 +187,12 @@ def plan_grub_edits(ctx: PlanCtx, arg: str, value: ValueFn | None = None
 
 # ---- boot entries and the generated menu ----------------------------------------------------
 
-def grubenv(ctx: PlanCtx) -> dict[str, str]:
-    """GRUB's environment block (kernelopts=, tuned_params=...), grub2 first."""
-    env: dict[str, str] = {}
-    for p in GRUBENVS:
-        for line in (ctx.host.read_text(p) or "").splitlines():
-            k, sep, v = line.partition("=")
-            if sep and k.strip() and not k.startswith("#"):
-                env.setdefault(k.strip(), v)
-    return env
-
-
 def bls_cmdlines(ctx: PlanCtx) -> list[list[str]]:
-    """Kernel arguments of every boot loader spec entry ($var from grubenv), sorted by file."""
-    env = None
-    out = []
-    for p in sorted(ctx.host.glob(BLS_ENTRIES, "*.conf")):
-        for line in (ctx.host.read_text(p) or "").splitlines():
-            words = line.split()
-            if words and words[0] == "options":
-                if env is None:
-                    env = grubenv(ctx)
-                toks: list[str] = []
-                for w in words[1:]:
-                    toks += env.get(w[1:], "").split() if w.startswith("$") else [w]
-                out.append(toks)
-    return out
+    return bootcmdline.bls_cmdlines(ctx.host)
 
 
 def menu_cmdlines(ctx: PlanCtx) -> list[list[str]]:
-    """Kernel arguments of the linux lines of the generated grub.cfg (none with BLS entries)."""
-    out = []
-    for p in GRUB_CFGS:
-        for line in (ctx.host.read_text(p) or "").splitlines():
-            words = line.split()
-            if words and words[0] in ("linux", "linux16", "linuxefi"):
-                out.append(words[2:])
-        if out:
-            break
-    return out
+    return bootcmdline.menu_cmdlines(ctx.host)
 
 
 def boot_entry_cmdlines(ctx: PlanCtx) -> list[list[str]]:

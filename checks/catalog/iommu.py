@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 from ..model import failed, passed, skipped, warned
-from ..modprobe_conf import cmdline_value, next_boot_value
+from ..bootcmdline import cmdline_value, next_boot_value
 from ..registry import Ctx, check
 
 ACPI_TABLES = "/sys/firmware/acpi/tables"

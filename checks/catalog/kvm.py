@@ -9,8 +9,8 @@ import stat as stat_mod
 from ..accounts import groups_of, read_groups, read_users, session_gids
 from ..kvmprobe import OTHER_HYPERVISORS
 from ..model import failed, passed, skipped, warned
-from ..modprobe_conf import (boot_modules, cmdline_value, effective_conf_files, next_boot_value,
-                             read_modprobe_config, truthy)
+from ..bootcmdline import cmdline_value, next_boot_value
+from ..modprobe_conf import boot_modules, effective_conf_files, read_modprobe_config, truthy
 from ..registry import Ctx, check
 
 KVM_MAJOR, KVM_MINOR = 10, 232

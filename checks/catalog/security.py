@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from .. import bootcmdline
+from ..bootcmdline import cmdline_value
 from ..errors import NeedsRoot, ProbeError
 from ..model import failed, passed, skipped, warned
 from ..registry import Ctx, check
@@ -150,55 +152,19 @@ def _selinux_runtime(ctx: Ctx) -> tuple[str | None, str]:
     return None, "not present in an offline root (runtime state unknown)"
 
 
-def _last_arg(tokens: list[str], name: str) -> str | None:
-    value = None
-    for tok in tokens:
-        if tok == "--":
-            break
-        key, sep, val = tok.partition("=")
-        if key == name:
-            value = val if sep else ""
-    return value
-
-
-def _grub_default_args(text: str) -> list[str]:
-    import shlex
-
-    tokens: list[str] = []
-    for line in text.splitlines():
-        s = line.strip()
-        for key in ("GRUB_CMDLINE_LINUX=", "GRUB_CMDLINE_LINUX_DEFAULT="):
-            if s.startswith(key):
-                try:
-                    parts = shlex.split(s[len(key):])
-                except ValueError:
-                    parts = [s[len(key):].strip("\"'")]
-                tokens += " ".join(parts).split()
-    return tokens
-
-
 def _next_boot_args(ctx: Ctx) -> tuple[list[list[str]], str] | None:
-    """Kernel arguments the next boot gets: BLS entries, /etc/kernel/cmdline, /etc/default/grub."""
+    """Kernel arguments the next boot gets: BLS entries, /etc/kernel/cmdline, GRUB's settings."""
     host = ctx.host
     try:
-        entries = [p for p in host.glob("/boot/loader/entries", "*.conf") if "rescue" not in p]
-        if entries:
-            grubenv = host.read_text("/boot/grub2/grubenv") or ""
-            kernelopts = next((line.partition("=")[2] for line in grubenv.splitlines()
-                               if line.startswith("kernelopts=")), "")
-            sets = []
-            for p in entries:
-                text = host.read_text(p) or ""
-                opts = " ".join(line.strip()[len("options"):] for line in text.splitlines()
-                                if line.strip().startswith("options"))
-                sets.append(opts.replace("$kernelopts", kernelopts).split())
-            return sets, f"{ctx.show('/boot/loader/entries')} ({len(entries)} boot entries)"
+        sets = bootcmdline.bls_cmdlines(host, skip_rescue=True)
+        if sets:
+            return sets, f"{ctx.show(bootcmdline.BLS_ENTRIES)} ({len(sets)} boot entries)"
         text = host.read_text("/etc/kernel/cmdline")
         if text is not None:
             return [text.split()], ctx.show("/etc/kernel/cmdline")
-        text = host.read_text("/etc/default/grub")
-        if text is not None:
-            return [_grub_default_args(text)], ctx.show("/etc/default/grub")
+        grub = bootcmdline.grub_cmdline(host)
+        if grub is not None:
+            return [grub[0]], grub[1]
     except (NeedsRoot, ProbeError):
         return None
     return None
@@ -244,8 +210,8 @@ def selinux(ctx: Ctx):
         ev.append((ctx.show(kernel.cmdline_source), cur_args or "no selinux= or enforcing= argument"))
     if nb is not None:
         sets, nb_src = nb
-        nb_sel = [_last_arg(t, "selinux") for t in sets]
-        nb_enf_vals = [_last_arg(t, "enforcing") for t in sets]
+        nb_sel = [cmdline_value(t, "selinux") for t in sets]
+        nb_enf_vals = [cmdline_value(t, "enforcing") for t in sets]
         n0 = sum(1 for v in nb_sel if v == "0")
         ev.append((nb_src, f"selinux=0 in {n0} of {len(sets)}" if len(sets) > 1 else
                    (f"selinux={nb_sel[0]}" if nb_sel[0] is not None else "no selinux= argument")))

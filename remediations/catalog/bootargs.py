@@ -14,7 +14,7 @@ IVRS table); ``amd_iommu=on`` is not even a valid value.
 from __future__ import annotations
 
 from checks.catalog.iommu import _kernel_config, firmware_iommu
-from checks.modprobe_conf import _grub_cmdline, cmdline_value, next_boot_value
+from checks.bootcmdline import cmdline_value, grub_cmdline, next_boot_value
 
 from ..bootloader import (GRUB_D, GRUB_DEFAULT, boot_entry_cmdlines, grub_generator, has_grubby,  # noqa: F401
                           kernel_arg_proposal, menu_cmdlines, regenerate_menu)
@@ -96,7 +96,7 @@ def enable_iommu(ctx: PlanCtx) -> Proposal:
         prop.notes[:0] = notes
         return prop
 
-    grub = _grub_cmdline(host)
+    grub = grub_cmdline(host)
     current = cmdline_value(grub[0], "intel_iommu") if grub else None
     if "on" in _opts(current):
         regen = grub_generator(ctx) if host.live else None

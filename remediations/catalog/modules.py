@@ -32,8 +32,9 @@ from __future__ import annotations
 import re
 
 from checks.kernel import ModuleState, norm_module
-from checks.modprobe_conf import (MODPROBE_DIRS, ModprobeConfig, cmdline_value, effective_conf_files,
-                                  parse_modprobe_text, truthy)
+from checks.bootcmdline import cmdline_value
+from checks.modprobe_conf import (MODPROBE_DIRS, ModprobeConfig, effective_conf_files, parse_modprobe_text,
+                                  truthy)
 
 from ..actions import LoadModule, RunCommand
 from ..bootloader import boot_arg_value, grub_with_arg, kernel_arg_proposal  # noqa: F401 (grub_with_arg: tests)

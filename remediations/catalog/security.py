@@ -8,7 +8,8 @@ RHEL 9+/Fedora the kernel argument selinux=0 is what really disables it.
 
 from __future__ import annotations
 
-from checks.catalog.security import _CONFIG, _last_arg, _needs_kernel_arg, _next_boot_args, _selinux_config
+from checks.bootcmdline import cmdline_value
+from checks.catalog.security import _CONFIG, _needs_kernel_arg, _next_boot_args, _selinux_config
 
 from ..actions import AddKernelArgs, RunCommand
 from ..helpers import check_ctx, write_file
@@ -77,7 +78,7 @@ def disable_selinux(ctx: PlanCtx) -> Proposal:
         nb = _next_boot_args(check_ctx(ctx, "security.selinux"))
         if nb is not None:
             sets, _ = nb
-            has_arg = bool(sets) and all(_last_arg(t, "selinux") == "0" for t in sets)
+            has_arg = bool(sets) and all(cmdline_value(t, "selinux") == "0" for t in sets)
         else:
             has_arg = ctx.facts.kernel.param("selinux") == "0"
         if not has_arg:
