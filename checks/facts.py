@@ -86,27 +86,26 @@ class Facts:
     def cpu(self) -> CpuInfo:
         def compute():
             info = parse_cpuinfo(self.cpuinfo_text or "")
-            info.arch = self._arch(info)
+            info.arch = self._arch_and_source(info.arch)[0]
             return info
         return self._memo("cpu", compute)
 
-    def _arch(self, info: CpuInfo) -> str | None:
-        if self.host.live:
-            return os.uname().machine
-        for p in ("/bin/sh", "/usr/bin/sh", "/bin/bash", "/usr/bin/env", "/bin/busybox"):
-            arch = elf_arch(self.host.read_bytes(p, limit=64))
-            if arch:
-                return arch
-        return info.arch
+    def _arch_and_source(self, cpuinfo_arch: str | None) -> tuple[str | None, str]:
+        """The root's architecture and where it was read: uname when live, else
+        the ELF header of its shell, else the guess from cpuinfo."""
+        def compute():
+            if self.host.live:
+                return os.uname().machine, "uname -m"
+            for p in ("/bin/sh", "/usr/bin/sh", "/bin/bash", "/usr/bin/env", "/bin/busybox"):
+                arch = elf_arch(self.host.read_bytes(p, limit=64))
+                if arch:
+                    return arch, f"{self.host.display(p)} (ELF header)"
+            return cpuinfo_arch, self.host.display("/proc/cpuinfo")
+        return self._memo("arch", compute)
 
     @property
     def arch_source(self) -> str:
-        if self.host.live:
-            return "uname -m"
-        for p in ("/bin/sh", "/usr/bin/sh", "/bin/bash", "/usr/bin/env", "/bin/busybox"):
-            if elf_arch(self.host.read_bytes(p, limit=64)):
-                return f"{self.host.display(p)} (ELF header)"
-        return self.host.display("/proc/cpuinfo")
+        return self._arch_and_source(self.cpu.arch)[1]
 
     # ---- kernel -------------------------------------------------------
     @property
