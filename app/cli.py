@@ -80,6 +80,13 @@ def build_parser() -> argparse.ArgumentParser:
     _common(wz)
     _tui_flags(wz)
 
+    bd = sub.add_parser("bundle", help="write kvmprep as one file for air-gapped servers",
+                        description="Write a single-file zipapp of this kvmprep and its pure-Python "
+                                    "dependencies, from what is installed (no network). Run it on the "
+                                    "server with: python3 kvmprep.pyz [COMMAND]")
+    bd.add_argument("-o", "--output", metavar="FILE", default="kvmprep.pyz",
+                    help="where to write it (default: kvmprep.pyz)")
+
     prof = sub.add_parser("profiles", help="list the built-in profiles",
                           description="List the built-in profiles.")
     prof.add_argument("--format", choices=("table", "json"), default="table")
@@ -210,6 +217,10 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "profiles":
             return cmd_profiles(args)
+        if args.command == "bundle":
+            from .bundle import cmd_bundle
+
+            return cmd_bundle(args)
         if args.command in ("plan", "apply", "undo"):
             return _fix_command(args)
         if args.command == "wizard":

@@ -42,10 +42,9 @@ def make_plan(args, host):
 
 def _profile_ref(profile) -> str:
     """How a plan file names its profile: a built-in's name, or the path of the admin's file."""
-    from checks.profile import PROFILE_DIR
+    from checks.profile import is_builtin_file
 
-    builtin = os.path.dirname(os.path.abspath(profile.file)) == PROFILE_DIR
-    return profile.name if builtin else os.path.abspath(profile.file)
+    return profile.name if is_builtin_file(profile.file) else os.path.abspath(profile.file)
 
 
 def dump_plan(plan, fmt: str) -> str:
@@ -304,6 +303,7 @@ def apply_detached(host, plan, profile) -> int:
 
     from checks import units
     from remediations.journal import Journal
+    from remediations.relaunch import kvmprep_argv
 
     journal = Journal(host)
     os.makedirs(journal.dir, mode=0o700, exist_ok=True)
@@ -314,8 +314,8 @@ def apply_detached(host, plan, profile) -> int:
     with os.fdopen(fd, "w") as fh:
         json.dump(plan.to_dict(), fh)
     out_path = os.path.join(journal.dir, "apply.out")
-    argv = [sys.executable, "-m", "app", "apply", plan_path, "--yes", "--foreground",
-            "--root", str(host.root), "--profile", profile.file]
+    argv = kvmprep_argv("apply", plan_path, "--yes", "--foreground",
+                        "--root", str(host.root), "--profile", profile.file)
     out = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("SSH_CONNECTION", None)

@@ -16,6 +16,14 @@ MIN_WIDTH, MIN_HEIGHT = 80, 24
 HERE = os.path.dirname(os.path.abspath(__file__))
 
 
+def stylesheet(ascii: bool) -> str:
+    """The wizard's styles, read through this module's loader: plain files when
+    installed, archive members inside kvmprep.pyz (Textual's css_path cannot
+    open those). The ASCII sheet comes last, so that it wins ties."""
+    names = ["kvmprep.tcss"] + (["ascii.tcss"] if ascii else [])
+    return "\n".join(__loader__.get_data(os.path.join(HERE, n)).decode("utf-8") for n in names)
+
+
 def prepare_environment(options: WizardOptions) -> None:
     """Textual reads these when it is imported: set them first."""
     os.environ.setdefault("ESCDELAY", "200")  # arrow keys over slow SSH are not Escape+letters
@@ -39,16 +47,13 @@ def build_app(options: WizardOptions):
 
     from .wizard_state import WizardState
 
-    css = [os.path.join(HERE, "kvmprep.tcss")]
-    if options.ascii:
-        css.append(os.path.join(HERE, "ascii.tcss"))
-
     class KvmprepApp(App[int]):
         """kvmprep's wizard."""
 
         TITLE = "kvmprep"
         SUB_TITLE = "prepare this server for KVM"
         ENABLE_COMMAND_PALETTE = False
+        CSS = stylesheet(options.ascii)
         BINDINGS = [
             Binding("q", "request_quit", "Quit", id="quit"),
             Binding("f10", "request_quit", "Quit", show=False, id="quit-f10"),
@@ -56,7 +61,7 @@ def build_app(options: WizardOptions):
         ]
 
         def __init__(self) -> None:
-            super().__init__(css_path=css, ansi_color=options.ascii)
+            super().__init__(ansi_color=options.ascii)
             self.options = options
             self.state = WizardState(options)
             if options.ascii:

@@ -1,5 +1,7 @@
 """Exceptions a probe raises; the runner turns each into one check's status."""
 
+from __future__ import annotations
+
 
 class ProbeError(Exception):
     """A read or command failed in a way the check could not interpret.

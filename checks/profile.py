@@ -49,16 +49,32 @@ class Profile:
         return {"name": self.name, "description": self.description, "file": self.file}
 
 
+def _shipped(path: str) -> str:
+    """A file shipped in this package, read through the module's loader: a
+    plain file when installed, a member of the archive in ``kvmprep.pyz``
+    (zipimport has no directory to open or list)."""
+    return __loader__.get_data(path).decode("utf-8")
+
+
 def builtin_names() -> list[str]:
+    """The built-in profiles: compiled.json names every one (a test keeps it
+    equal to the YAML files), and it can be read inside the bundle too."""
+    return sorted(_compiled())
+
+
+def _yaml_files() -> list[str]:
     return sorted(n[:-5] for n in os.listdir(PROFILE_DIR) if n.endswith(".yaml"))
 
 
 def _compiled() -> dict:
     try:
-        with open(COMPILED, encoding="utf-8") as fh:
-            return json.load(fh)
+        return json.loads(_shipped(COMPILED))
     except (OSError, ValueError):
         return {}
+
+
+def is_builtin_file(path: str) -> bool:
+    return os.path.dirname(os.path.abspath(path)) == PROFILE_DIR
 
 
 def compile_builtins() -> dict:
@@ -66,7 +82,7 @@ def compile_builtins() -> dict:
     import yaml
 
     out = {}
-    for name in builtin_names():
+    for name in _yaml_files():
         with open(os.path.join(PROFILE_DIR, f"{name}.yaml"), encoding="utf-8") as fh:
             text = fh.read()
         out[name] = {"yaml": text, "data": yaml.safe_load(text)}
@@ -77,14 +93,18 @@ def compile_builtins() -> dict:
 
 
 def _load_yaml(path: str) -> object:
+    builtin = is_builtin_file(path)
     try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
+        if builtin:
+            text = _shipped(os.path.abspath(path))
+        else:
+            with open(path, encoding="utf-8") as fh:
+                text = fh.read()
     except FileNotFoundError:
         raise ProfileError(str(path), "(file)", "the file does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
         raise ProfileError(str(path), "(file)", f"a readable UTF-8 file ({exc})") from None
-    if os.path.dirname(os.path.abspath(path)) == PROFILE_DIR:
+    if builtin:
         entry = _compiled().get(os.path.basename(path)[:-5])
         if entry and entry.get("yaml") == text:
             return entry["data"]
@@ -125,7 +145,7 @@ def load_profile(name_or_path: str | os.PathLike, _seen: tuple[str, ...] = ()) -
         path = text
     else:
         path = os.path.join(PROFILE_DIR, f"{text}.yaml")
-        if not os.path.isfile(path):
+        if text not in builtin_names():
             raise ProfileError(text, "(name)", "one of " + ", ".join(builtin_names())
                                + ", or a path to a .yaml file")
     label = str(path)

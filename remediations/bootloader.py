@@ -25,7 +25,7 @@ from __future__ import annotations
 
 import re
 import shlex
-from typing import Callable
+from typing import Callable, Optional
 
 from checks import bootcmdline
 from checks.bootcmdline import BLS_ENTRIES, GRUB_D, GRUB_DEFAULT, cmdline_value, next_boot_value
@@ -37,7 +37,7 @@ from .registry import PlanCtx, Proposal, nothing
 BIN_DIRS = ("/usr/sbin", "/sbin", "/usr/bin", "/bin")
 
 # new value of an argument from its current one (None: absent, '' for a bare flag)
-ValueFn = Callable[[str | None], str]
+ValueFn = Callable[[Optional[str]], str]  # a runtime alias: no `X | None` on 3.9
 
 
 def tool(ctx: PlanCtx, *names: str) -> str | None:

@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 import time
 
 from rich.text import Text
@@ -18,6 +17,8 @@ from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Log, Static
+
+from remediations.relaunch import kvmprep_argv
 
 from .base import WizardScreen
 from .style import status_text
@@ -79,8 +80,8 @@ class ApplyScreen(WizardScreen):
         open(os.open(self.events_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)).close()
         out = os.open(os.path.join(journal.dir, "apply.out"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         profile = self.state.profile
-        argv = [sys.executable, "-m", "app", "apply", plan_path, "--yes", "--foreground",
-                "--root", str(host.root), "--profile", profile.file, "--events", self.events_path]
+        argv = kvmprep_argv("apply", plan_path, "--yes", "--foreground",
+                            "--root", str(host.root), "--profile", profile.file, "--events", self.events_path)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
                                      start_new_session=True)
@@ -191,7 +192,7 @@ class ApplyScreen(WizardScreen):
     @work(thread=True, exclusive=True, group="undo")
     def run_undo(self) -> None:
         host = self.state.host
-        argv = [sys.executable, "-m", "app", "undo", "--yes", "--root", str(host.root)]
+        argv = kvmprep_argv("undo", "--yes", "--root", str(host.root))
         proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
         lines = (proc.stdout + proc.stderr).splitlines()
         self.app.call_from_thread(self.undone, proc.returncode, lines)

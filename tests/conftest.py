@@ -61,6 +61,36 @@ class RootBuilder:
         return run_one(spec, "required", params or {}, host, facts or Facts(host))
 
 
+@pytest.fixture(scope="session")
+def installed(tmp_path_factory):
+    """kvmprep as users get it: the wheel, installed non-editable in a fresh
+    venv outside the source tree (tests/installed.py)."""
+    from installed import build_and_install, check_isolation
+
+    work = tmp_path_factory.mktemp("installed")
+    inst = build_and_install(work)
+    check_isolation(inst, cwd=work)
+    return inst
+
+
+@pytest.fixture
+def terminal(tmp_path):
+    """``terminal(argv)`` starts argv in tmux at 80x24 with TERM=linux (tests/terminal.py)."""
+    from terminal import Terminal, need_tmux
+
+    need_tmux()
+    opened = []
+
+    def start(argv: list, width: int = 80, height: int = 24):
+        t = Terminal(tmp_path, argv, width, height)
+        opened.append(t)
+        return t
+
+    yield start
+    for t in opened:
+        t.close()
+
+
 @pytest.fixture
 def root(tmp_path) -> RootBuilder:
     return RootBuilder(tmp_path / "root")

@@ -1,5 +1,7 @@
 """cgroup controllers (v1, v2, hybrid) and IOMMU (firmware tables, kernel)."""
 
+from __future__ import annotations
+
 import pytest
 
 from checks.model import Status

@@ -1,5 +1,7 @@
 """The command line as an admin uses it: exit codes, formats, bad input."""
 
+from __future__ import annotations
+
 import json
 import os
 import subprocess

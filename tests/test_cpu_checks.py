@@ -1,5 +1,7 @@
 """CPU checks against real machines' /proc/cpuinfo (tests/fixtures/cpu)."""
 
+from __future__ import annotations
+
 import pytest
 
 from checks.cpuinfo import parse_cpuinfo

@@ -1,5 +1,7 @@
 """`kvmprep plan / apply / undo` as an admin types them (on throwaway roots)."""
 
+from __future__ import annotations
+
 import json
 import os
 import signal

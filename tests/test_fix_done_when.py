@@ -8,6 +8,8 @@ Debian 12 roots built here with real stub repositories:
     kvmprep undo --root R --yes         -> every file back, byte for byte
 """
 
+from __future__ import annotations
+
 import json
 import os
 import subprocess

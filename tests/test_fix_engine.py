@@ -1,5 +1,7 @@
 """The fix engine: preview is what runs, atomic writes, journal, undo, lock, refusal."""
 
+from __future__ import annotations
+
 import errno
 import json
 import os

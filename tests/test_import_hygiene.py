@@ -1,5 +1,7 @@
 """Layering and speed rules, enforced: engines free of UI, check path free of heavy imports."""
 
+from __future__ import annotations
+
 import ast
 import json
 import os

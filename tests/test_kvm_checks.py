@@ -1,5 +1,7 @@
 """KVM checks: modules, /dev/kvm, access, the probe, nested, vhost-net, tun."""
 
+from __future__ import annotations
+
 import os
 import shutil
 import stat

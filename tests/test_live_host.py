@@ -5,6 +5,8 @@ flags, so virt-host-validate and kvm-ok both say KVM cannot be used; kvmprep
 must say it can.
 """
 
+from __future__ import annotations
+
 import json
 import os
 import shutil

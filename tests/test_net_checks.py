@@ -4,6 +4,8 @@ Nothing here sends network traffic: every check reads files; the one runtime
 ruleset test runs a fake ``nft`` script that prints JSON.
 """
 
+from __future__ import annotations
+
 import json
 import socket
 import textwrap

@@ -1,5 +1,7 @@
 """Checks of categories os, hw and time, on throwaway roots."""
 
+from __future__ import annotations
+
 import os
 from types import SimpleNamespace
 

@@ -1,5 +1,7 @@
 """Distribution detection against real distributions' release files (tests/fixtures/os)."""
 
+from __future__ import annotations
+
 import pytest
 
 from checks.host import Host

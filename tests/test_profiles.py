@@ -1,5 +1,7 @@
 """Profiles: built-ins load and agree with the catalogue; bad ones say exactly what is wrong."""
 
+from __future__ import annotations
+
 import pytest
 
 from checks.profile import ProfileError, builtin_names, load_profile

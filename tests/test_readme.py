@@ -1,5 +1,7 @@
 """The README is the front door: it must list every check and the command CI runs."""
 
+from __future__ import annotations
+
 import re
 from pathlib import Path
 

@@ -1,5 +1,7 @@
 """The runner: one check's trouble never stops another; ignore and verdict rules."""
 
+from __future__ import annotations
+
 import errno
 import os
 

@@ -1,5 +1,7 @@
 """Security and TPM checks: secure guests, SELinux, AppArmor, TPM, on built root trees."""
 
+from __future__ import annotations
+
 import pytest
 
 from checks.errors import NeedsRoot

@@ -1,5 +1,7 @@
 """user.groups and openstack.nova-conf on built root trees."""
 
+from __future__ import annotations
+
 import pytest
 
 from checks import accounts

@@ -6,6 +6,8 @@ The apply and summary screens are fed a recorded event stream instead of a
 live apply (whose ids and timings differ every run).
 """
 
+from __future__ import annotations
+
 import os
 import shutil
 from pathlib import Path

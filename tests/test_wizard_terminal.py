@@ -21,31 +21,15 @@ Every wait polls capture-pane with a timeout; nothing sleeps a fixed time.
 from __future__ import annotations
 
 import os
-import shlex
-import shutil
 import subprocess
-import sys
-import time
-import uuid
 from pathlib import Path
 
 import pytest
 
 from pkgroots import debian_root
+from terminal import non_ascii
 
 FIXTURES = Path(__file__).parent / "fixtures"
-KVMPREP = os.path.join(os.path.dirname(sys.executable), "kvmprep")
-TIMEOUT = 30.0  # seconds for any one state (a loaded CI machine); polls end much sooner
-
-
-def _need_kvmprep() -> None:
-    if not os.path.exists(KVMPREP):
-        pytest.skip(f"the kvmprep console script is not installed next to {sys.executable} (pip install -e .)")
-
-
-def _need_tmux() -> None:
-    if shutil.which("tmux") is None:
-        pytest.skip("needs tmux installed on this machine (CI: apt-get install tmux)")
 
 
 @pytest.fixture
@@ -57,108 +41,10 @@ def root(tmp_path) -> Path:
     return r
 
 
-class Terminal:
-    """One kvmprep in its own tmux server (private socket), read with capture-pane."""
-
-    def __init__(self, tmp_path: Path, argv: list[str], width: int = 80, height: int = 24):
-        self.name = f"kvmprep-test-{os.getpid()}-{uuid.uuid4().hex[:8]}"
-        self.exit_file = tmp_path / f"{self.name}.exit"
-        self.frames: list[str] = []  # every screen captured, for the ASCII check
-        env = {k: v for k, v in os.environ.items() if not k.startswith("TMUX")}
-        env["LANG"] = env["LC_ALL"] = "C.UTF-8"  # a UTF-8 locale: a stray glyph would really be drawn
-        self.env = env
-        cmd = " ".join(shlex.quote(a) for a in argv)
-        # the shell keeps the pane open after kvmprep ends, so a traceback would stay visible
-        shell = (f"env TERM=linux LANG=C.UTF-8 LC_ALL=C.UTF-8 {cmd}; rc=$?; "
-                 f"echo EXIT=$rc > {shlex.quote(str(self.exit_file))}; echo KVMPREP-EXITED rc=$rc; sleep 120")
-        self._tmux("new-session", "-d", "-s", self.name, "-x", str(width), "-y", str(height), shell)
-
-    def _tmux(self, *args: str) -> str:
-        proc = subprocess.run(["tmux", "-u", "-L", self.name, *args], capture_output=True, text=True,
-                              env=self.env, stdin=subprocess.DEVNULL, timeout=30)
-        if proc.returncode != 0:
-            raise AssertionError(f"tmux {' '.join(args[:1])} failed: {proc.stderr}")
-        return proc.stdout
-
-    def capture(self, history: bool = False) -> str:
-        extra = ["-S", "-"] if history else []
-        screen = self._tmux("capture-pane", "-p", "-t", self.name, *extra)
-        self.frames.append(screen)
-        return screen
-
-    def keys(self, *keys: str) -> None:
-        self._tmux("send-keys", "-t", self.name, *keys)
-
-    def wait_for(self, condition, what: str, timeout: float = TIMEOUT) -> str:
-        """Poll the screen until ``condition(screen)`` holds; return that screen."""
-        end = time.monotonic() + timeout
-        screen = ""
-        while time.monotonic() < end:
-            screen = self.capture()
-            if condition(screen):
-                return screen
-            time.sleep(0.05)
-        raise AssertionError(f"timed out waiting for {what}; the screen is:\n{screen}\n{self.exit_text()}")
-
-    def wait_text(self, text: str, timeout: float = TIMEOUT) -> str:
-        return self.wait_for(lambda s: text in s, repr(text), timeout)
-
-    def settle(self, timeout: float = TIMEOUT) -> str:
-        """Wait until two captures 0.4 s apart are the same (the app is idle again)."""
-        end = time.monotonic() + timeout
-        last = self.capture()
-        while time.monotonic() < end:
-            time.sleep(0.4)  # TERM=linux runs at 4 frames per second
-            screen = self.capture()
-            if screen == last:
-                return screen
-            last = screen
-        return last
-
-    def exit_text(self) -> str:
-        return self.exit_file.read_text().strip() if self.exit_file.exists() else "(kvmprep still running)"
-
-    def wait_exit(self, timeout: float = TIMEOUT) -> str:
-        end = time.monotonic() + timeout
-        while time.monotonic() < end:
-            if self.exit_file.exists() and self.exit_file.read_text().strip():
-                return self.exit_file.read_text().strip()
-            time.sleep(0.05)
-        raise AssertionError(f"kvmprep did not exit; the screen is:\n{self.capture()}")
-
-    def close(self) -> None:
-        subprocess.run(["tmux", "-L", self.name, "kill-server"], capture_output=True, env=self.env,
-                       stdin=subprocess.DEVNULL, timeout=30)
-        _remove_socket(self.name)
-
-
-def _remove_socket(name: str) -> None:
-    """kill-server leaves the socket file of a ``-L`` server behind."""
-    tmpdir = os.environ.get("TMUX_TMPDIR") or "/tmp"
-    try:
-        os.unlink(os.path.join(tmpdir, f"tmux-{os.getuid()}", name))
-    except OSError:
-        pass
-
-
 @pytest.fixture
-def terminal(tmp_path):
-    _need_kvmprep()
-    _need_tmux()
-    opened: list[Terminal] = []
-
-    def start(argv: list[str], width: int = 80, height: int = 24) -> Terminal:
-        t = Terminal(tmp_path, argv, width, height)
-        opened.append(t)
-        return t
-
-    yield start
-    for t in opened:
-        t.close()
-
-
-def non_ascii(screen: str) -> list[str]:
-    return sorted({f"{c!r} U+{ord(c):04X}" for c in screen if ord(c) > 127})
+def kvmprep(installed) -> str:
+    """The console script of the non-editable install (tests/installed.py)."""
+    return installed.script
 
 
 def details_pane(screen: str) -> str:
@@ -190,8 +76,8 @@ def _words(text: str) -> set[str]:
     return {w for w in ("PASS", "FAIL", "WARN", "SKIP", "ERROR") if w in text}
 
 
-def test_console_walk_ascii_keys_and_quit(terminal, root):
-    t = terminal([KVMPREP, "--root", str(root)])
+def test_console_walk_ascii_keys_and_quit(terminal, root, kvmprep):
+    t = terminal([kvmprep, "--root", str(root)])
 
     welcome = t.wait_text("1/8 Welcome")
     t.wait_text("generic")  # the profile list is there
@@ -245,7 +131,15 @@ def test_console_walk_ascii_keys_and_quit(terminal, root):
     fixes = t.wait_for(lambda s: "4/8 Fixes" in s and "install-virtualization-packages" in s, "the fixes screen")
     assert "[x]" in t.settle(), fixes
 
-    # Esc: back to the results
+    # Enter: the preview of every command (the whole fix path of the installed package)
+    t.keys("Enter")
+    preview = t.wait_for(lambda s: "5/8 Preview" in s and "$ " in s, "the preview screen")
+    assert "apt-get" in t.settle(), preview
+    assert "Could not" not in preview, preview
+
+    # Esc, Esc: back to the results
+    t.keys("Escape")
+    t.wait_for(lambda s: "4/8 Fixes" in s and "5/8 Preview" not in s, "the fixes screen after Esc")
     t.keys("Escape")
     t.wait_for(lambda s: "3/8 Results" in s and "4/8 Fixes" not in s, "the results screen after Esc")
 
@@ -271,8 +165,8 @@ def test_console_walk_ascii_keys_and_quit(terminal, root):
     assert len(t.frames) > 10
 
 
-def test_too_small_terminal_says_resize(terminal, root):
-    t = terminal([KVMPREP, "--root", str(root)], width=60, height=20)
+def test_too_small_terminal_says_resize(terminal, root, kvmprep):
+    t = terminal([kvmprep, "--root", str(root)], width=60, height=20)
     screen = t.wait_text("needs at least 80x24")
     assert "60x20" in screen, screen
     assert "1/8 Welcome" not in screen, screen
@@ -288,10 +182,9 @@ def test_too_small_terminal_says_resize(terminal, root):
     assert not bad, f"non-ASCII glyphs on a TERM=linux screen: {bad[0][0]}\n{bad[0][1]}"
 
 
-def test_without_a_terminal_prints_the_check_table(root):
-    _need_kvmprep()
+def test_without_a_terminal_prints_the_check_table(root, kvmprep):
     env = {**os.environ, "TERM": "linux"}
-    proc = subprocess.run([KVMPREP, "--root", str(root)], stdin=subprocess.DEVNULL, capture_output=True,
+    proc = subprocess.run([kvmprep, "--root", str(root)], stdin=subprocess.DEVNULL, capture_output=True,
                           text=True, env=env, timeout=120)
     assert proc.returncode in (0, 1), proc.stderr
     assert proc.returncode == 1  # nothing is installed in this root: a required check fails
