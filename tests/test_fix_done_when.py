@@ -13,7 +13,6 @@ from __future__ import annotations
 import json
 import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -35,11 +34,16 @@ SELINUX = ("# This file controls the state of SELinux on the system.\n"
 CHECKS = ["packages.virtualization", "services.libvirt", "kvm.modules", "kvm.nested", "security.selinux"]
 
 
-def kvmprep(*args):
-    r = subprocess.run([sys.executable, "-m", "app", *args], capture_output=True, text=True, cwd=TOP,
-                       stdin=subprocess.DEVNULL, timeout=300)
-    assert "Traceback" not in r.stderr, r.stderr
-    return r
+@pytest.fixture
+def kvmprep(installed, tmp_path):
+    """The ``kvmprep`` script of the non-editable install (tests/installed.py), run
+    outside the source tree as an admin would."""
+    def run(*args):
+        r = installed.run(*args, cwd=tmp_path)
+        assert "Traceback" not in r.stderr, r.stderr
+        return r
+
+    return run
 
 
 def snapshot(root: Path) -> dict[str, bytes | str]:
@@ -85,7 +89,7 @@ def profile_file(tmp_path):
 
 
 @pytest.mark.parametrize("family", ["el", "debian"])
-def test_plan_apply_check_undo(family, tmp_path, rpm_repo, deb_repo, profile_file):
+def test_plan_apply_check_undo(family, tmp_path, rpm_repo, deb_repo, profile_file, kvmprep):
     root = build(family, tmp_path / "root", rpm_repo, deb_repo)
     before = snapshot(root)
     plan_file = tmp_path / "plan.yaml"
