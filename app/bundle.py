@@ -32,8 +32,7 @@ import sys
 
 if sys.version_info < {floor}:
     sys.exit("kvmprep: this bundle needs Python {floor_text} or newer; this is "
-             + sys.version.split()[0] + ". On EL8: dnf install python39 (or python3.11), then "
-             "run it with python3.9 (or python3.11).")
+             + sys.version.split()[0] + ".{hint}")
 from app.cli import entry
 
 entry()
@@ -174,7 +173,10 @@ def collect() -> tuple[dict[str, bytes], dict]:
     manifest = {"kvmprep": next(d.version for d in dists if _norm(d.metadata["Name"]) == DIST),
                 "python": ".".join(map(str, floor)), "distributions": carried}
     files["kvmprep_bundle.json"] = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
-    files["__main__.py"] = MAIN.format(floor=floor, floor_text=".".join(map(str, floor))).encode()
+    floor_text = ".".join(map(str, floor))
+    hint = (" On EL8: dnf install python3.11 (or python39), then run it with python3.11." if floor <= (3, 11)
+            else f" Run it with a python{floor_text} or newer.")
+    files["__main__.py"] = MAIN.format(floor=floor, floor_text=floor_text, hint=hint).encode()
     return files, manifest
 
 

@@ -43,25 +43,3 @@ def test_ci_runs_the_readme_test_command():
     blocks = re.findall(r"```sh\n(.*?)\n```", README, re.S)
     test_cmd = next(b for b in blocks if "pytest" in b)
     assert test_cmd.strip() in ci
-
-
-def test_every_data_file_is_installed():
-    """A non-editable install (the README's first command) must carry the
-    styles and profiles: package-data globs cover every non-Python file."""
-    import fnmatch
-    import tomllib
-
-    data = tomllib.loads((TOP / "pyproject.toml").read_text())["tool"]["setuptools"]
-    globs = data.get("package-data", {})
-    missing = []
-    for pkg in data["packages"]:
-        folder = TOP / pkg.replace(".", "/")
-        for f in folder.rglob("*"):
-            if f.is_dir() or f.suffix in (".py", ".pyc") or "__pycache__" in f.parts:
-                continue
-            rel = f.relative_to(folder).as_posix()
-            if "/" in rel and (folder / rel.split("/")[0] / "__init__.py").exists():
-                continue  # belongs to a subpackage, checked with it
-            if not any(fnmatch.fnmatch(rel, g) for g in globs.get(pkg, [])):
-                missing.append(f"{pkg}/{rel}")
-    assert missing == []
