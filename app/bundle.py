@@ -8,10 +8,13 @@ Reproducible: members in sorted order, fixed timestamps and modes, no
 bytecode and nothing that records where or when it was built (RECORD,
 INSTALLER, direct_url.json), so the same install gives the same bytes.
 Compiled extensions are left out (PyYAML then uses its pure-Python parser).
+The entry point, app/bundle_main.py, runs kvmprep from a verified copy in the
+user's cache, where Python can keep bytecode (see there).
 """
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import os
@@ -26,17 +29,6 @@ SKIP_DIST_INFO = ("RECORD", "INSTALLER", "REQUESTED", "direct_url.json")
 COMPILED = (".so", ".pyd", ".dylib", ".pyc", ".pyo")
 FLOOR = (3, 9)  # the oldest Python kvmprep supports
 
-MAIN = '''\
-# kvmprep bundle: python3 kvmprep.pyz [COMMAND] [ARGS] (see --help)
-import sys
-
-if sys.version_info < {floor}:
-    sys.exit("kvmprep: this bundle needs Python {floor_text} or newer; this is "
-             + sys.version.split()[0] + ".{hint}")
-from app.cli import entry
-
-entry()
-'''
 
 
 class BundleError(Exception):
@@ -170,13 +162,16 @@ def collect() -> tuple[dict[str, bytes], dict]:
         carried.append({"name": name, "version": dist.version,
                         "requires_python": dist.metadata.get("Requires-Python") or ""})
         floor = max(floor, low)
+    # the entry point: app/bundle_main.py, at the archive's root
+    files["__main__.py"] = files["app/bundle_main.py"]
+    digest = hashlib.sha256()
+    for name in sorted(files):
+        digest.update(f"{name}\0{len(files[name])}\0".encode())
+        digest.update(files[name])
     manifest = {"kvmprep": next(d.version for d in dists if _norm(d.metadata["Name"]) == DIST),
-                "python": ".".join(map(str, floor)), "distributions": carried}
+                "python": ".".join(map(str, floor)), "distributions": carried,
+                "digest": digest.hexdigest()}
     files["kvmprep_bundle.json"] = (json.dumps(manifest, indent=1, sort_keys=True) + "\n").encode()
-    floor_text = ".".join(map(str, floor))
-    hint = (" On EL8: dnf install python3.11 (or python39), then run it with python3.11." if floor <= (3, 11)
-            else f" Run it with a python{floor_text} or newer.")
-    files["__main__.py"] = MAIN.format(floor=floor, floor_text=floor_text, hint=hint).encode()
     return files, manifest
 
 

@@ -11,11 +11,16 @@ from __future__ import annotations
 import sys
 
 
+BUNDLE: str | None = None  # set by the bundle's __main__ (app/bundle_main.py)
+
+
 def bundle_path() -> str | None:
-    """The kvmprep.pyz archive this code runs from, or None when installed."""
+    """The kvmprep.pyz archive this code runs from, or None when installed.
+    From the bundle, the code runs from a cached copy of the archive's tree
+    (BUNDLE says which archive) or from the zip itself (its loader says)."""
     import remediations
 
-    return getattr(getattr(remediations, "__loader__", None), "archive", None)
+    return BUNDLE or getattr(getattr(remediations, "__loader__", None), "archive", None)
 
 
 def kvmprep_argv(*args: str) -> list[str]:

@@ -43,3 +43,24 @@ def test_ci_runs_the_readme_test_command():
     blocks = re.findall(r"```sh\n(.*?)\n```", README, re.S)
     test_cmd = next(b for b in blocks if "pytest" in b)
     assert test_cmd.strip() in ci
+
+
+def test_every_command_is_in_the_usage_block():
+    from app.cli import build_parser
+
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    usage = README[README.index("## Usage"):]
+    usage = usage[:usage.index("```", usage.index("```") + 3)]
+    for name in sub.choices:
+        if name != "wizard":  # shown as `kvmprep [wizard]`
+            assert f"kvmprep {name} " in usage or f"kvmprep {name}\n" in usage, name
+
+
+def test_supported_pythons_agree():
+    """pyproject's floor, the README and the bundle's floor say the same version."""
+    from app.bundle import FLOOR
+
+    floor = ".".join(map(str, FLOOR))
+    assert f'requires-python = ">={floor}"' in (TOP / "pyproject.toml").read_text()
+    assert f"Python {floor}+" in README and f"Python {floor} or newer" in README
