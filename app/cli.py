@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import errno
 import os
 import sys
 
@@ -96,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
 def _host(args):
     from checks.host import Host
 
+    if args.root == "":
+        raise CliError("--root is empty: give the directory of the system to inspect, or leave --root out for this one")
     root = args.root or "/"
     if not os.path.isdir(root):
         raise CliError(f"--root {root}: no such directory")
@@ -209,6 +212,15 @@ def main(argv: list[str] | None = None) -> int:
         implied = True
     else:
         implied = False
+    if sys.stdout is None or sys.stderr is None:
+        if sys.stderr is not None:
+            print("kvmprep: standard output is closed: nothing to write the answer to", file=sys.stderr)
+        return EXIT_USAGE
+    for stream in (sys.stdout, sys.stderr):
+        try:  # PYTHONIOENCODING=ascii, a C locale: an é in a file name is escaped, not a crash
+            stream.reconfigure(errors="backslashreplace")
+        except (AttributeError, ValueError):
+            pass
     args = parser.parse_args(argv)
     args.implied = implied
     from checks.profile import ProfileError
@@ -233,17 +245,40 @@ def main(argv: list[str] | None = None) -> int:
         print("kvmprep: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:
-        try:
-            sys.stdout = open(os.devnull, "w")
-        except OSError:
-            pass
+        # the reader went away (| head): what it wanted was written
+        _silence_stdout()
         return EXIT_OK
+    except OSError as exc:
+        if exc.errno not in _OUTPUT_ERRNOS or getattr(exc, "filename", None):
+            return _internal(exc)
+        _silence_stdout()
+        print(f"kvmprep: cannot write the output: {exc.strerror}", file=sys.stderr)
+        return EXIT_USAGE
     except Exception as exc:  # never a traceback for the admin
-        if os.environ.get("KVMPREP_DEBUG"):
-            raise
+        return _internal(exc)
+
+
+_OUTPUT_ERRNOS = (errno.ENOSPC, errno.EIO, errno.EBADF, errno.EPIPE, errno.EDQUOT)
+
+
+def _internal(exc: Exception) -> int:
+    if os.environ.get("KVMPREP_DEBUG"):
+        raise exc
+    try:
         print(f"kvmprep: internal error: {type(exc).__name__}: {exc} "
               "(run with KVMPREP_DEBUG=1 for a traceback, and report it)", file=sys.stderr)
-        return EXIT_INTERNAL
+    except (OSError, ValueError):
+        pass
+    return EXIT_INTERNAL
+
+
+def _silence_stdout() -> None:
+    """Later flushes (at exit) of a stdout that cannot be written must not
+    print a traceback of their own."""
+    try:
+        sys.stdout = open(os.devnull, "w")
+    except OSError:
+        pass
 
 
 def entry() -> None:
@@ -253,11 +288,20 @@ def entry() -> None:
     argv = sys.argv[1:]
     rc = main(argv)
     command = next((a for a in argv if not a.startswith("-")), None)
+    try:
+        if sys.stdout is not None:
+            sys.stdout.flush()
+    except (BrokenPipeError, ValueError):
+        _silence_stdout()
+    except OSError as exc:  # a full disk or /dev/full behind stdout
+        _silence_stdout()
+        print(f"kvmprep: cannot write the output: {exc.strerror}", file=sys.stderr)
+        rc = rc or EXIT_USAGE
     if command in (None, "check", "profiles") and not _ran_wizard:
         try:
-            sys.stdout.flush()
-            sys.stderr.flush()
-        except (BrokenPipeError, ValueError):
+            if sys.stderr is not None:
+                sys.stderr.flush()
+        except (OSError, ValueError):
             pass
         os._exit(rc)
     sys.exit(rc)

@@ -58,17 +58,18 @@ def dump_plan(plan, fmt: str) -> str:
 def load_plan_file(path: str):
     from remediations.plan import Plan, PlanError
 
-    try:
-        with open(path, encoding="utf-8") as fh:
-            text = fh.read()
-    except OSError as exc:
-        raise FixError(f"{path}: {exc.strerror}") from None
-    try:
-        import yaml
+    from checks.files import load_yaml_untrusted, read_regular, yaml_error_text
 
-        data = yaml.safe_load(text)  # JSON is YAML too
+    try:
+        text = read_regular(path, cap=4 << 20).decode("utf-8")
+    except OSError as exc:
+        raise FixError(f"{path}: {exc.strerror or exc}") from None
+    except UnicodeDecodeError:
+        raise FixError(f"{path}: not UTF-8 text") from None
+    try:
+        data = load_yaml_untrusted(text)  # JSON is YAML too
     except Exception as exc:  # yaml.YAMLError and friends
-        raise FixError(f"{path}: not YAML or JSON ({exc})") from None
+        raise FixError(f"{path}: not YAML or JSON ({yaml_error_text(exc)})") from None
     try:
         return Plan.from_dict(data)
     except PlanError as exc:

@@ -32,17 +32,18 @@ def _paint(text: str, code: str, color: bool) -> str:
 
 def host_line(report: Report) -> str:
     f = report.facts
-    os_name = f.os.name or f.os.id or "unknown distribution"
-    cpu = f.cpu
-    parts = [f.hostname or "?", os_name, cpu.arch or "?"]
-    if cpu.model:
+    os_info, cpu, mem, virt = f.safe("os"), f.safe("cpu"), f.safe("memory"), f.safe("virt")
+    os_name = (os_info.name or os_info.id) if os_info else None
+    parts = [f.safe("hostname") or "?", os_name or "unknown distribution", (cpu and cpu.arch) or "?"]
+    if cpu and cpu.model:
         parts.append(" ".join(cpu.model.split()))
-    if cpu.count:
+    if cpu and cpu.count:
         parts.append(f"{cpu.count} CPUs")
-    if f.memory.total_gib:
-        parts.append(f"{f.memory.total_gib:.1f} GiB")
-    virt = f.virt
-    if virt.is_vm:
+    if mem and mem.total_gib:
+        parts.append(f"{mem.total_gib:.1f} GiB")
+    if virt is None:
+        pass
+    elif virt.is_vm:
         parts.append(f"virtual machine ({virt.kind or 'unknown hypervisor'})")
     elif virt.is_vm is False:
         parts.append("bare metal")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 from .accounts import invoking_user
 from .cpuinfo import CpuInfo, elf_arch, parse_cpuinfo
-from .errors import NeedsRoot
+from .errors import NeedsRoot, ProbeError, ToolMissing
 from .host import Host
 from .kernel import KernelInfo, ModuleIndex, ModuleState, detect_kernel, module_index, module_state, read_kernel_log
 from .kvmprobe import KvmProbe, probe_kvm
@@ -220,25 +220,43 @@ class Facts:
             return name or None
         return self._memo("hostname", compute)
 
+    def safe(self, name: str, default=None):
+        """A fact for display (the table's host line, the welcome screen): its
+        value, or ``default`` when it cannot be read (the checks that need it
+        say why)."""
+        try:
+            return getattr(self, name)
+        except (ProbeError, NeedsRoot, ToolMissing):
+            return default
+
     # ---- the document's "host" section ---------------------------------
     def to_dict(self) -> dict:
-        cpu = self.cpu
-        mem = self.memory
-        return {
-            "hostname": self.hostname,
-            "os": self.os.to_dict(),
-            "cpu": {
-                "arch": cpu.arch,
-                "vendor": cpu.vendor,
-                "model": cpu.model,
-                "count": cpu.count,
-                "virt_extension": cpu.virt_extension,
-                "x86_64_level": cpu.x86_64_level,
-            },
-            "kernel": self.kernel.to_dict(),
-            "virtualization": {**self.virt.to_dict(), "kvm": self.kvm.to_dict(),
-                               "kvm_module": self.vendor_module},
-            "memory": {"total_kib": mem.total_kib, "available_kib": mem.available_kib},
-            "running_guests": [{"pid": p.pid, "name": p.comm} for p in self.guests],
-            "user": {"name": self.user[0], "euid": self.host.euid, "root": self.host.is_root},
+        """Each section on its own: a fact that cannot be read (a FIFO for
+        /etc/hostname in an image, say) is {"error": why} there, and the
+        checks that need it say so; the document is still written."""
+        def cpu():
+            c = self.cpu
+            return {"arch": c.arch, "vendor": c.vendor, "model": c.model, "count": c.count,
+                    "virt_extension": c.virt_extension, "x86_64_level": c.x86_64_level}
+
+        def memory():
+            return {"total_kib": self.memory.total_kib, "available_kib": self.memory.available_kib}
+
+        sections = {
+            "hostname": lambda: self.hostname,
+            "os": lambda: self.os.to_dict(),
+            "cpu": cpu,
+            "kernel": lambda: self.kernel.to_dict(),
+            "virtualization": lambda: {**self.virt.to_dict(), "kvm": self.kvm.to_dict(),
+                                       "kvm_module": self.vendor_module},
+            "memory": memory,
+            "running_guests": lambda: [{"pid": p.pid, "name": p.comm} for p in self.guests],
+            "user": lambda: {"name": self.user[0], "euid": self.host.euid, "root": self.host.is_root},
         }
+        out = {}
+        for key, compute in sections.items():
+            try:
+                out[key] = compute()
+            except (ProbeError, NeedsRoot, ToolMissing) as exc:
+                out[key] = {"error": str(exc)}
+        return out

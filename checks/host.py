@@ -102,10 +102,13 @@ class Host:
         raise ProbeError(self.display(p), exc.strerror or str(exc)) from exc
 
     def read_bytes(self, p: str, limit: int | None = None) -> bytes | None:
-        """Contents of ``p``, or None when it does not exist."""
+        """Contents of regular file ``p``, or None when it does not exist. A
+        FIFO, device or socket, or a file over 32 MiB, is a ProbeError for the
+        check that reads it (checks/files.py)."""
+        from .files import read_regular
+
         try:
-            with open(self.path(p), "rb") as fh:
-                return fh.read() if limit is None else fh.read(limit)
+            return read_regular(self.path(p), limit, nofollow=self.root != "/")
         except (FileNotFoundError, NotADirectoryError):
             return None
         except OSError as exc:

@@ -98,21 +98,24 @@ def _load_yaml(path: str) -> object:
         if builtin:
             text = _shipped(os.path.abspath(path))
         else:
-            with open(path, encoding="utf-8") as fh:
-                text = fh.read()
+            from .files import read_regular
+
+            text = read_regular(path, cap=1 << 20).decode("utf-8")
     except FileNotFoundError:
         raise ProfileError(str(path), "(file)", "the file does not exist") from None
     except (OSError, UnicodeDecodeError) as exc:
-        raise ProfileError(str(path), "(file)", f"a readable UTF-8 file ({exc})") from None
+        why = exc.strerror if isinstance(exc, OSError) and exc.strerror else exc
+        raise ProfileError(str(path), "(file)", f"a readable UTF-8 file ({why})") from None
     if builtin:
         entry = _compiled().get(os.path.basename(path)[:-5])
         if entry and entry.get("yaml") == text:
             return entry["data"]
     import yaml
 
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    from .files import load_yaml_untrusted
+
     try:
-        return yaml.load(text, Loader=loader)
+        return load_yaml_untrusted(text)
     except yaml.YAMLError as exc:
         where = getattr(exc, "problem_mark", None)
         at = f"line {where.line + 1}" if where else "(document)"

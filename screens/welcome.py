@@ -31,17 +31,22 @@ class WelcomeScreen(WizardScreen):
         facts = self.state.facts
         host = self.state.host
         t = Text()
-        cpu = facts.cpu
-        mem = facts.memory.total_gib
-        virt = facts.virt
+        # facts.safe: an unreadable fact shows as unknown here; its checks say why
+        cpu, os_info, virt = facts.safe("cpu"), facts.safe("os"), facts.safe("virt")
+        memory = facts.safe("memory")
+        mem = memory.total_gib if memory else None
+        os_name = (os_info.name or os_info.id) if os_info else None
         t.append("Host:    ", style="bold")
-        t.append(f"{facts.hostname or '?'} - {facts.os.name or facts.os.id or 'unknown distribution'}\n")
+        t.append(f"{facts.safe('hostname') or '?'} - {os_name or 'unknown distribution'}\n")
         t.append("CPU:     ", style="bold")
-        t.append(f"{' '.join((cpu.model or cpu.arch or '?').split())}, {cpu.count or '?'} CPUs\n")
+        model = (cpu.model or cpu.arch) if cpu else None
+        t.append(f"{' '.join((model or '?').split())}, {(cpu and cpu.count) or '?'} CPUs\n")
         t.append("Memory:  ", style="bold")
         t.append(f"{mem:.1f} GiB\n" if mem else "unknown\n")
         t.append("Machine: ", style="bold")
-        if virt.is_vm:
+        if virt is None:
+            t.append("cannot tell\n")
+        elif virt.is_vm:
             t.append(f"virtual machine ({virt.kind or 'unknown hypervisor'})\n")
         elif virt.is_vm is False:
             t.append("bare metal\n")
