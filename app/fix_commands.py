@@ -15,15 +15,19 @@ class FixError(Exception):
 
 def _detect(args, host):
     """Run the profile's checks (the plan starts from what fails)."""
-    from checks.facts import Facts
     from checks.profile import DEFAULT_PROFILE, load_profile
-    from checks.runner import run_checks
 
     profile = load_profile(args.profile or DEFAULT_PROFILE)
+    return (profile, *_detect_with(profile, host))
+
+
+def _detect_with(profile, host):
+    from checks.facts import Facts
+    from checks.runner import run_checks
+
     facts = Facts(host)
     facts.prefetch()
-    report = run_checks(host, profile, facts=facts)
-    return profile, facts, report
+    return facts, run_checks(host, profile, facts=facts)
 
 
 def _fix_ids(args) -> list[str] | None:
@@ -55,9 +59,9 @@ def dump_plan(plan, fmt: str) -> str:
     return yaml.safe_dump(plan.to_dict(), sort_keys=False, allow_unicode=True, width=100)
 
 
-def load_plan_file(path: str):
-    from remediations.plan import Plan, PlanError
-
+def read_plan_file(path: str) -> dict:
+    """A plan file's data: a regular UTF-8 file of at most 4 MiB, YAML (or
+    JSON) without aliases. Only its request is used (remediations.plan.requested)."""
     from checks.files import load_yaml_untrusted, read_regular, yaml_error_text
 
     try:
@@ -67,13 +71,39 @@ def load_plan_file(path: str):
     except UnicodeDecodeError:
         raise FixError(f"{path}: not UTF-8 text") from None
     try:
-        data = load_yaml_untrusted(text)  # JSON is YAML too
+        return load_yaml_untrusted(text)  # JSON is YAML too
     except Exception as exc:  # yaml.YAMLError and friends
         raise FixError(f"{path}: not YAML or JSON ({yaml_error_text(exc)})") from None
+
+
+def plan_from_file(args, host):
+    """``apply PLAN``: plan again for the file's root, profile and fixes, and
+    go on only if that equals the file (like a saved Terraform plan). What
+    runs is what was just computed, never what the file says."""
+    from checks.host import Host
+    from checks.profile import DEFAULT_PROFILE, load_profile
+    from remediations.plan import PlanError, build_plan, compare, requested
+
+    data = read_plan_file(args.plan_file)
     try:
-        return Plan.from_dict(data)
+        ids, root, profile_ref = requested(data)
     except PlanError as exc:
-        raise FixError(f"{path}: {exc}") from None
+        raise FixError(f"{args.plan_file}: {exc}") from None
+    if _fix_ids(args):
+        raise FixError("--fix makes a new plan: give either a plan file or --fix, not both")
+    if args.root is None and os.path.abspath(root) != str(host.root):
+        raise FixError(f"the plan was made for root {root}: apply it there with --root {root}")
+    if args.root is not None and os.path.abspath(args.root) != os.path.abspath(root):
+        raise FixError(f"the plan was made for root {root}, not {args.root}")
+    profile = load_profile(args.profile or profile_ref or DEFAULT_PROFILE)
+    facts, report = _detect_with(profile, host)
+    fresh = build_plan(host, facts, report, ids, profile_name=_profile_ref(profile))
+    try:
+        compare(data, fresh, args.plan_file)
+    except PlanError as exc:
+        sys.stdout.write(getattr(exc, "diff", ""))
+        raise FixError(str(exc)) from None
+    return profile, fresh
 
 
 def cmd_plan(args, host) -> int:
@@ -142,27 +172,16 @@ def _print_event(event: dict) -> None:
 def cmd_apply(args, host) -> int:
     from remediations.executor import NotRoot, apply_plan
     from remediations.journal import Journal
-    from remediations.plan import fill_old_text, render_preview
+    from remediations.plan import render_preview
 
+    if args.attach:
+        return attach(host)
     running = Journal(host).running_pid()
-    if args.attach or (running and not args.foreground):
-        return attach(host, announce=running is not None)
+    if running:
+        raise FixError(f"another kvmprep apply or undo is running (pid {running}): nothing was applied; "
+                       "watch it with kvmprep apply --attach, then plan again")
     if args.plan_file:
-        plan = load_plan_file(args.plan_file)
-        if args.root is None and plan.root != str(host.root):
-            from checks.host import Host
-
-            if not os.path.isdir(plan.root):
-                raise FixError(f"the plan is for root {plan.root}, which does not exist here")
-            host = Host(plan.root)
-        elif args.root is not None and os.path.abspath(args.root) != plan.root:
-            raise FixError(f"the plan was made for root {plan.root}, not {args.root}")
-        if _fix_ids(args):
-            raise FixError("--fix makes a new plan: give either a plan file or --fix, not both")
-        fill_old_text(plan, host)
-        from checks.profile import DEFAULT_PROFILE, load_profile
-
-        profile = load_profile(args.profile or plan.profile or DEFAULT_PROFILE)
+        profile, plan = plan_from_file(args, host)
     else:
         profile, plan = make_plan(args, host)
     sys.stdout.write(render_preview(plan))
@@ -297,7 +316,7 @@ def cmd_undo(args, host) -> int:
 def apply_detached(host, plan, profile) -> int:
     """Run the apply in its own session (a transient systemd unit where systemd
     runs), then follow its output. If the SSH connection drops, the apply goes
-    on; ``kvmprep apply --attach`` (or plain ``kvmprep apply``) shows it again."""
+    on; ``kvmprep apply --attach`` shows it again."""
     import signal
     import subprocess
     import time

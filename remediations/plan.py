@@ -191,3 +191,56 @@ def render_preview(plan: Plan) -> str:
     files, commands = plan.counts()
     out.append(f"Plan: {len(plan.steps)} fixes, {len(plan.actions)} actions, {files} files, {commands} commands.")
     return "\n".join(out) + "\n"
+
+
+# ---- a saved plan is intent, not code ------------------------------------------
+
+class StalePlan(PlanError):
+    """The plan file differs from the plan made now: exit 2 with the diff."""
+
+    def __init__(self, path: str, diff: str):
+        super().__init__(f"{path} is stale: planned again now, the fixes differ from the file "
+                         "(the diff is above); review a new plan: kvmprep plan -o FILE")
+        self.diff = diff
+
+
+def requested(data: object) -> tuple[list[str], str, str]:
+    """What a plan file asks for: (remediation ids, root, profile). Only
+    these are taken from it; every action, command, path and mode is planned
+    again and must equal the file's (``compare``)."""
+    if not isinstance(data, dict) or data.get("kvmprep_plan") != PLAN_VERSION:
+        raise PlanError("not a kvmprep plan file (no 'kvmprep_plan: 1')")
+    steps, replan = data.get("steps", []), data.get("replan", [])
+    if not isinstance(steps, list) or not all(isinstance(s, dict) for s in steps):
+        raise PlanError("steps: a list of fixes")
+    if not isinstance(replan, list):
+        raise PlanError("replan: a list of remediation ids")
+    ids = [s.get("remediation") for s in steps] + list(replan)
+    catalogue = all_remediations()
+    for rid in ids:
+        if not isinstance(rid, str) or rid not in catalogue:
+            raise PlanError(f"unknown remediation {rid!r} (known: {', '.join(sorted(catalogue))})")
+    root, profile = data.get("root", "/"), data.get("profile", "")
+    if not isinstance(root, str) or not isinstance(profile, str):
+        raise PlanError("root and profile: strings")
+    return list(dict.fromkeys(ids)), root, profile
+
+
+def _comparable(steps: list, replan: list) -> str:
+    import json
+
+    return json.dumps({"steps": steps, "replan": replan}, indent=1, sort_keys=True, default=str)
+
+
+def compare(data: dict, fresh: Plan, path: str) -> None:
+    """Raise StalePlan unless the fresh plan's steps (every action, command,
+    file content and mode) and its later round equal the file's."""
+    import difflib
+    import json
+
+    theirs = _comparable(data.get("steps", []), data.get("replan", []))
+    ours = _comparable(json.loads(json.dumps([s.to_dict() for s in fresh.steps])), fresh.replan)
+    if theirs != ours:
+        diff = "".join(difflib.unified_diff(theirs.splitlines(keepends=True), ours.splitlines(keepends=True),
+                                            fromfile=f"{path} (the file)", tofile="planned now"))
+        raise StalePlan(path, diff)

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from installed import PACKAGES, find_python
-from pkgroots import debian_root, deb_repo, require  # noqa: F401  (session fixture)
+from pkgroots import debian_root, deb_repo, dpkg_installed, require  # noqa: F401  (session fixture)
 from terminal import non_ascii
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -150,23 +150,16 @@ def test_the_bundle_bundles_itself(bundle, tmp_path, empty, cache):
     assert out.read_bytes() == bundle.read_bytes()
 
 
-def test_detached_apply_starts_the_bundle_again(bundle, tmp_path, empty, cache):
+def test_detached_apply_starts_the_bundle_again(bundle, tools_root, empty, cache):
     """Over SSH the apply runs in a new process: from a bundle, that process is
     the bundle (there is no installed ``app`` to run with -m)."""
-    from remediations.actions import WriteFile
-    from remediations.plan import Plan, Step
-
-    root = tmp_path / "r"
-    (root / "etc").mkdir(parents=True)
-    plan = Plan(str(root), "generic", "now", [Step("x", "x", [], [WriteFile(path="/etc/a.conf", content="a\n")])])
-    f = tmp_path / "plan.json"
-    f.write_text(json.dumps(plan.to_dict()))
     env = {**os.environ, "SSH_CONNECTION": "192.0.2.9 50000 192.0.2.2 22"}
-    r = run_bundle(sys.executable, bundle, "apply", str(f), "--yes", cwd=empty, env=env, cache=cache)
+    r = run_bundle(sys.executable, bundle, "apply", "--root", str(tools_root), "--fix", "install-tools", "--yes",
+                   cwd=empty, env=env, cache=cache)
     assert "runs detached" in r.stdout, r.stdout + r.stderr
     assert r.returncode == 0, r.stdout + r.stderr
-    assert (root / "etc/a.conf").read_text() == "a\n"
-    out = (root / "var/lib/kvmprep/apply.out").read_text()
+    assert "dmidecode" in dpkg_installed(tools_root)
+    out = (tools_root / "var/lib/kvmprep/apply.out").read_text()
     assert "Traceback" not in out and "No module named" not in out, out
 
 

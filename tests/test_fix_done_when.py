@@ -2,7 +2,7 @@
 Debian 12 roots built here with real stub repositories:
 
     kvmprep plan --root R --fix ... -o plan.yaml
-    kvmprep apply plan.yaml --yes       -> installs the stack, writes the module
+    kvmprep apply plan.yaml --root R --yes      -> installs the stack, writes the module
                                            and SELinux files, enables libvirt
     kvmprep check --root R              -> those checks pass
     kvmprep undo --root R --yes         -> every file back, byte for byte
@@ -100,7 +100,7 @@ def test_plan_apply_check_undo(family, tmp_path, rpm_repo, deb_repo, profile_fil
                    "--installroot" if family == "el" else "Dir=", "enable-libvirt: nothing to do"):
         assert needle in r.stdout, needle
 
-    r = kvmprep("apply", str(plan_file), "--yes")
+    r = kvmprep("apply", str(plan_file), "--root", str(root), "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
     assert "Now that the packages are installed" in r.stdout  # enable-libvirt's second round
 

@@ -183,3 +183,121 @@ def test_ascii_only_output_escapes_instead_of_crashing(root):
     r = kvmprep("check", "--root", str(root.path), env=env)
     assert r.returncode in (0, 1), r.stderr
     assert "h\\xe9te" in r.stdout
+
+
+# ------------------------------------------- a saved plan is intent, not code
+
+
+@pytest.fixture
+def kvm_root(root):
+    """An offline Intel host whose kernel has kvm, kvm_intel and tun as modules."""
+    rel = "5.14.0-362.el9.x86_64"
+    root.use("cpu/x86_64-64cpu-linux6.2").use("os/centos_8_1")
+    root.write("proc/version", f"Linux version {rel} (mockbuild@) (gcc) #1 SMP\n")
+    root.write(f"lib/modules/{rel}/modules.dep",
+               "kernel/arch/x86/kvm/kvm.ko.xz:\nkernel/arch/x86/kvm/kvm-intel.ko.xz: kernel/arch/x86/kvm/kvm.ko.xz\n"
+               "kernel/drivers/net/tun.ko.xz:\n")
+    root.write(f"lib/modules/{rel}/modules.builtin", "")
+    return root
+
+
+def _plan_file(kvm_root, tmp_path, fixes="load-kvm-modules,enable-nested") -> tuple[Path, dict]:
+    f = tmp_path / "plan.json"
+    r = kvmprep("plan", "--root", str(kvm_root.path), "--fix", fixes, "--format", "json", "-o", str(f))
+    assert r.returncode == 0, r.stderr
+    return f, json.loads(f.read_text())
+
+
+def _outside(tmp_path) -> Path:
+    victim = tmp_path / "outside" / "victim.conf"
+    victim.parent.mkdir()
+    victim.write_text("the admin's file outside the root\n")
+    return victim
+
+
+def _tamper(kind: str, data: dict, tmp_path: Path, kvm_root) -> Path:
+    """Edit a saved plan the way an attacker (or a careless hand) would; the
+    marker file exists only if an injected command ran."""
+    marker = tmp_path / "outside" / "INJECTED"
+    actions = data["steps"][0]["actions"]
+    write = next(a for a in actions if a["kind"] == "write-file")
+    if kind == "added command":
+        actions.append({"kind": "run", "argv": ["touch", str(marker)], "env": {}, "undo_argv": None,
+                        "title": "harmless", "undo_at_end": False, "why": "", "reboot": False, "runtime": False})
+    elif kind == "apt option as a package":
+        actions.append({"kind": "install-packages", "manager": "apt", "packages": ["dmidecode"],
+                        "cmds": [{"argv": ["apt-get", "install", "-y", f"-oDPkg::Pre-Invoke::=touch {marker}",
+                                           "dmidecode"], "env": {}}],
+                        "why": "", "reboot": False, "runtime": False})
+    elif kind == "live modprobe on an offline root":
+        actions.append({"kind": "load-module", "module": "kvm_intel", "reload": True,
+                        "why": "", "reboot": False, "runtime": False})
+    elif kind == "path escapes the root":
+        write["path"] = "/etc/../../outside/victim.conf"
+    elif kind == "new content":
+        write["content"] += "evil_module\n"
+    elif kind == "mode":
+        write["mode"] = 0o4777
+    elif kind == "unknown remediation":
+        data["steps"][0]["remediation"] = "rm-rf"
+    elif kind == "other root":
+        data["root"] = str(tmp_path / "outside")
+    return marker
+
+
+@pytest.mark.parametrize("kind", ["added command", "apt option as a package", "live modprobe on an offline root",
+                                  "path escapes the root", "new content", "mode", "unknown remediation",
+                                  "other root"])
+def test_a_tampered_plan_file_runs_nothing(kvm_root, tmp_path, kind):
+    f, data = _plan_file(kvm_root, tmp_path)
+    victim = _outside(tmp_path)
+    before = victim.read_bytes()
+    marker = _tamper(kind, data, tmp_path, kvm_root)
+    f.write_text(json.dumps(data))
+    r = kvmprep("apply", str(f), "--root", str(kvm_root.path), "--yes")
+    assert r.returncode == 2, r.stdout + r.stderr
+    one_line(r.stderr)
+    assert not marker.exists()
+    assert victim.read_bytes() == before
+    assert sorted(p.name for p in victim.parent.iterdir()) == ["victim.conf"]
+    assert not (kvm_root.path / "etc/modules-load.d").exists()
+    assert not (kvm_root.path / "var/lib/kvmprep/journal").exists()
+    if kind not in ("unknown remediation", "other root"):
+        assert "is stale" in r.stderr and "planned now" in r.stdout  # the diff
+
+
+def test_a_plan_made_stale_by_the_host_is_refused_with_a_diff(kvm_root, tmp_path):
+    f, _ = _plan_file(kvm_root, tmp_path, "load-kvm-modules")
+    kvm_root.write("etc/modules-load.d/kvm.conf", "kvm\n")  # the admin wrote it in the meantime
+    r = kvmprep("apply", str(f), "--root", str(kvm_root.path), "--yes")
+    assert r.returncode == 2 and "is stale" in one_line(r.stderr)
+    assert "+" in r.stdout and "original_sha256" in r.stdout
+    assert (kvm_root.path / "etc/modules-load.d/kvm.conf").read_text() == "kvm\n"
+
+
+def test_an_unchanged_plan_file_applies_what_was_planned_again(kvm_root, tmp_path):
+    f, data = _plan_file(kvm_root, tmp_path, "load-kvm-modules")
+    r = kvmprep("apply", str(f), "--root", str(kvm_root.path), "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    conf = (kvm_root.path / "etc/modules-load.d/kvm.conf").read_text()
+    assert conf == next(a for a in data["steps"][0]["actions"] if a["kind"] == "write-file")["content"]
+
+
+def test_a_plan_for_another_root_needs_that_root_named(kvm_root, tmp_path):
+    f, _ = _plan_file(kvm_root, tmp_path, "load-kvm-modules")
+    r = kvmprep("apply", str(f), "--yes")  # not --root: the file alone never picks a root
+    assert r.returncode == 2 and "apply it there with --root" in one_line(r.stderr)
+    assert not (kvm_root.path / "etc/modules-load.d").exists()
+
+
+def test_a_second_apply_while_one_runs_exits_2(kvm_root):
+    from remediations.journal import Journal
+
+    journal = Journal(Host(kvm_root.path))
+    journal.lock()  # an apply is running
+    try:
+        r = kvmprep("apply", "--root", str(kvm_root.path), "--fix", "load-kvm-modules", "--yes")
+    finally:
+        journal.unlock()
+    assert r.returncode == 2 and "another kvmprep apply or undo is running" in one_line(r.stderr)
+    assert not (kvm_root.path / "etc/modules-load.d").exists()
