@@ -75,6 +75,8 @@ def build_parser() -> argparse.ArgumentParser:
     un.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
     un.add_argument("--remove-packages", action="store_true",
                     help="also remove packages the apply installed (default: list them)")
+    un.add_argument("--skip-broken", action="store_true",
+                    help="give up the actions that cannot be undone (recorded), so the apply counts as undone")
 
     wz = sub.add_parser("wizard", help="the step-by-step wizard (the default on a terminal)",
                         description="Start the Textual wizard: detect, explain, choose fixes, preview, apply.")
@@ -191,6 +193,8 @@ def cmd_profiles(args) -> int:
 
 
 def _fix_command(args) -> int:
+    from checks.files import NotRegular
+    from remediations.confined import Escape
     from remediations.plan import PlanError
     from remediations.journal import LockHeld
 
@@ -201,6 +205,9 @@ def _fix_command(args) -> int:
         return {"plan": fc.cmd_plan, "apply": fc.cmd_apply, "undo": fc.cmd_undo}[args.command](args, host)
     except (fc.FixError, PlanError, LockHeld) as exc:
         raise CliError(str(exc)) from None
+    except (Escape, NotRegular) as exc:  # kvmprep's state in the root is not what kvmprep made
+        raise CliError(f"refused: {exc.filename}: {exc.strerror} (kvmprep's state in {host.display('/var/lib/kvmprep')} "
+                       "or its log is not what kvmprep made there)") from None
 
 
 def main(argv: list[str] | None = None) -> int:

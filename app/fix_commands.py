@@ -289,7 +289,10 @@ def cmd_undo(args, host) -> int:
     if not ids:
         print("Nothing to undo: no apply recorded in " + journal.path)
         return EXIT_OK
-    records = [r for r in journal.records() if r.get("apply") in ids and r.get("event") == "before"]
+    every = journal.records()
+    undone = {(r.get("apply"), r.get("step"), r.get("action")) for r in every if r.get("event") == "undone"}
+    records = [r for r in every if r.get("apply") in ids and r.get("event") == "before"
+               and (r.get("apply"), r.get("step"), r.get("action")) not in undone]
     print(f"Undo apply {', '.join(ids)}: {len(records)} actions, in reverse order:")
     for r in reversed(records):
         print(f"  - {r.get('summary')}")
@@ -299,7 +302,8 @@ def cmd_undo(args, host) -> int:
         print("Not undone.")
         return EXIT_OK
     try:
-        result = undo_last(host, on_event=_print_event, remove_packages=args.remove_packages)
+        result = undo_last(host, on_event=_print_event, remove_packages=args.remove_packages,
+                           skip_broken=getattr(args, "skip_broken", False))
     except NotRoot as exc:
         raise FixError(str(exc)) from None
     for line in result.reverted:
@@ -326,17 +330,17 @@ def apply_detached(host, plan, profile) -> int:
     from remediations.relaunch import kvmprep_argv
 
     journal = Journal(host)
-    os.makedirs(journal.dir, mode=0o700, exist_ok=True)
     since = len(journal.records())
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    plan_path = os.path.join(journal.dir, f"plan-{stamp}.json")
-    fd = os.open(plan_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    # kvmprep's state, confined to the root (no symlink is followed out of it)
+    plan_path = journal.entry_path(f"plan-{stamp}.json")
+    fd = journal.open_entry(f"plan-{stamp}.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     with os.fdopen(fd, "w") as fh:
         json.dump(plan.to_dict(), fh)
-    out_path = os.path.join(journal.dir, "apply.out")
+    out_path = journal.entry_path("apply.out")
     argv = kvmprep_argv("apply", plan_path, "--yes", "--foreground",
                         "--root", str(host.root), "--profile", profile.file)
-    out = os.open(out_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    out = journal.open_entry("apply.out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
     env.pop("SSH_CONNECTION", None)
     if host.live and units.systemd_running(host) and _which("systemd-run"):
@@ -376,7 +380,7 @@ def attach(host, announce: bool = False, since: int | None = None) -> int:
     from remediations.journal import Journal
 
     journal = Journal(host)
-    out_path = os.path.join(journal.dir, "apply.out")
+    out_path = journal.entry_path("apply.out")
     if announce:
         print(f"An apply is running (pid {journal.running_pid()}): following its output.")
 
@@ -392,13 +396,19 @@ def attach(host, announce: bool = False, since: int | None = None) -> int:
     pos = 0
     while True:
         running = journal.running_pid() is not None
+        chunk = ""
         try:
-            with open(out_path, encoding="utf-8", errors="replace") as fh:
-                fh.seek(pos)
-                chunk = fh.read()
-                pos = fh.tell()
-        except FileNotFoundError:
-            chunk = ""
+            fd = journal.open_entry("apply.out", os.O_RDONLY)
+        except OSError:  # not there (yet), or not a file kvmprep made: nothing to show
+            fd = None
+        if fd is not None:
+            try:
+                os.lseek(fd, pos, os.SEEK_SET)
+                data = b"".join(iter(lambda: os.read(fd, 1 << 16), b""))
+            finally:
+                os.close(fd)
+            pos += len(data)
+            chunk = data.decode("utf-8", errors="replace")
         if chunk:
             sys.stdout.write(chunk)
             sys.stdout.flush()
@@ -420,6 +430,6 @@ def _settled(out_path: str, pos: int) -> bool:
 
     time.sleep(0.5)
     try:
-        return os.path.getsize(out_path) == pos
+        return os.stat(out_path, follow_symlinks=False).st_size == pos
     except OSError:
         return True

@@ -116,11 +116,14 @@ class Host:
                 return None
             self._oserror(p, exc)
 
-    def read_text(self, p: str, limit: int | None = None) -> str | None:
+    def read_text(self, p: str, limit: int | None = None, errors: str = "replace") -> str | None:
+        """``p`` decoded as UTF-8. ``errors="replace"`` (checks: a stray byte reads as
+        U+FFFD) or ``"surrogateescape"`` (a file kvmprep rewrites: encoding the text the
+        same way gives back every byte, so lines a fix does not change stay as they are)."""
         data = self.read_bytes(p, limit)
         if data is None:
             return None
-        return data.decode("utf-8", errors="replace")
+        return data.decode("utf-8", errors=errors)
 
     def read_first_line(self, p: str) -> str | None:
         text = self.read_text(p, limit=4096)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .errors import NeedsRoot, ProbeError, ToolMissing
 from .host import Host
+from .names import is_valid, rpm_package
 
 # Where distributions keep the rpm database (EL9+/Fedora 36+/SUSE, then EL 7-8).
 # Debian's own rpm defaults to ~/.rpmdb, so a root filled from a Debian host
@@ -106,10 +107,15 @@ def installed(host: Host, kind: str, names: list[str]) -> tuple[dict[str, str | 
         if dbpath is None:
             # rpm -q would create an empty database in the root: never write there.
             raise ProbeError("rpm database", "none under " + ", ".join(RPM_DBPATHS[:2]))
-        argv = ["rpm", f"--root={host.root}", f"--dbpath={dbpath}", "-q",
-                "--qf", "%{NAME}\t%{VERSION}-%{RELEASE}\n", *names]
-        res = host.run(argv)
         found = {n: None for n in names}
+        # Only package names reach rpm, after "--" (``rpm -q --pipe CMD`` runs CMD);
+        # anything else cannot be an installed package: None.
+        names = [n for n in names if is_valid(rpm_package, n)]
+        if not names:
+            return found, "rpm -q"
+        argv = ["rpm", f"--root={host.root}", f"--dbpath={dbpath}", "-q",
+                "--qf", "%{NAME}\t%{VERSION}-%{RELEASE}\n", "--", *names]
+        res = host.run(argv)
         for line in res.stdout.splitlines():
             parts = line.split("\t")
             if len(parts) == 2 and parts[0] in found:

@@ -122,7 +122,17 @@ def _load_yaml(path: str) -> object:
         raise ProfileError(str(path), at, f"valid YAML ({getattr(exc, 'problem', exc)})") from None
 
 
+# Parameters whose default cannot show the shape of their values (an empty
+# mapping): an example of that shape ("" = any string key) and its name.
+_SHAPES: dict[tuple[str, str], tuple[object, str]] = {
+    ("packages.virtualization", "packages"): (
+        {"": [""]}, "a mapping of distribution id or family to a list of strings"),
+}
+
+
 def _type_ok(default: object, value: object) -> bool:
+    """Whether ``value`` has the type of ``default``: lists item by item against the
+    default's first item, a ``{"": X}`` mapping key by key (string keys, X values)."""
     if isinstance(default, bool):
         return isinstance(value, bool)
     if isinstance(default, (int, float)):
@@ -130,15 +140,31 @@ def _type_ok(default: object, value: object) -> bool:
     if isinstance(default, str):
         return isinstance(value, str)
     if isinstance(default, list):
-        return isinstance(value, list)
+        return isinstance(value, list) and (not default or all(_type_ok(default[0], v) for v in value))
     if isinstance(default, dict):
-        return isinstance(value, dict)
+        if not isinstance(value, dict):
+            return False
+        if list(default) == [""]:
+            return all(isinstance(k, str) and _type_ok(default[""], v) for k, v in value.items())
+        return True
     return default is None or True
 
 
+_NAMES = {bool: "true or false", int: "a number", float: "a number", str: "a string", list: "a list",
+          dict: "a mapping"}
+_PLURALS = {bool: "true or false values", int: "numbers", float: "numbers", str: "strings", dict: "mappings",
+            list: "lists"}
+
+
 def _type_name(default: object) -> str:
-    return {bool: "true or false", int: "a number", float: "a number", str: "a string",
-            list: "a list", dict: "a mapping"}.get(type(default), "a value")
+    if isinstance(default, list) and default and type(default[0]) in _PLURALS:
+        return f"a list of {_PLURALS[type(default[0])]}"
+    return _NAMES.get(type(default), "a value")
+
+
+def _got(value: object, limit: int = 80) -> str:
+    text = repr(value)
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def load_profile(name_or_path: str | os.PathLike, _seen: tuple[str, ...] = ()) -> Profile:
@@ -202,8 +228,9 @@ def load_profile(name_or_path: str | os.PathLike, _seen: tuple[str, ...] = ()) -
             if pkey not in defaults:
                 allowed = ", ".join(sorted(defaults)) or "none"
                 raise ProfileError(label, f"{key}.{pkey}", f"a parameter of {cid} (allowed: {allowed})")
-            if not _type_ok(defaults[pkey], value):
-                raise ProfileError(label, f"{key}.{pkey}", f"{_type_name(defaults[pkey])}, got {value!r}")
+            shape, shape_name = _SHAPES.get((cid, pkey), (defaults[pkey], _type_name(defaults[pkey])))
+            if not _type_ok(shape, value):
+                raise ProfileError(label, f"{key}.{pkey}", f"{shape_name}, got {_got(value)}")
             params[pkey] = value
         entries[cid] = Entry(severity, params)
 

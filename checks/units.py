@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .errors import ToolMissing
 from .host import Host
+from .names import is_valid, unit_name
 
 UNIT_DIRS = (
     "/etc/systemd/system",
@@ -66,10 +67,11 @@ def enabled_states(host: Host, units: list[str]) -> tuple[dict[str, str], str]:
 
 def _query_states(host: Host, units) -> tuple[dict[str, str], str]:
     states = {u: "not-found" for u in units}
-    present = [u for u in units if unit_path(host, u)]
+    # only unit names reach systemctl, after "--"; anything else has no unit file
+    present = [u for u in units if is_valid(unit_name, u) and unit_path(host, u)]
     if not present:
         return states, "unit files under " + ", ".join(UNIT_DIRS[:4])
-    argv = ["systemctl", f"--root={host.root}", "is-enabled", *present]
+    argv = ["systemctl", f"--root={host.root}", "is-enabled", "--", *present]
     try:
         res = host.run(argv)
     except ToolMissing:
@@ -79,7 +81,7 @@ def _query_states(host: Host, units) -> tuple[dict[str, str], str]:
         # a unit systemctl could not judge prints nothing on stdout: ask one by one
         lines = []
         for unit in present:
-            one = host.run(["systemctl", f"--root={host.root}", "is-enabled", unit])
+            one = host.run(["systemctl", f"--root={host.root}", "is-enabled", "--", unit])
             lines.append(one.stdout.strip().splitlines()[0] if one.stdout.strip() else "unknown")
     for unit, line in zip(present, lines):
         states[unit] = line
@@ -101,9 +103,9 @@ def _states_from_links(host: Host, present: list[str], states: dict[str, str]) -
 
 def active_state(host: Host, unit: str) -> str | None:
     """'active', 'inactive', ... when systemd runs; None when it cannot be asked."""
-    if not systemd_running(host):
+    if not systemd_running(host) or not is_valid(unit_name, unit):
         return None
-    res = host.run(["systemctl", "is-active", unit])
+    res = host.run(["systemctl", "is-active", "--", unit])
     return res.stdout.strip() or None
 
 

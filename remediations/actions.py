@@ -9,7 +9,8 @@ import shlex
 from dataclasses import asdict, dataclass, field
 from typing import ClassVar
 
-from .fileops import atomic_write, backup_file, file_state, sha256
+from .fileops import FileState, atomic_write, backup_file, file_state, sha256
+from .fileops import encode_text, readable, text_lines
 
 
 class ActionFailed(Exception):
@@ -104,7 +105,12 @@ def action_from_dict(data: dict) -> Action:
 @_kind
 @dataclass
 class WriteFile(Action):
-    """Replace a file's whole content (atomically, original backed up)."""
+    """Replace a file's whole content (atomically, original backed up).
+
+    ``content`` is the file's text as fileops.decode_text reads it: a byte that is
+    not UTF-8 is a lone surrogate (U+DC80..U+DCFF), written, hashed and compared
+    as that same byte (``data``). A plan file holds it as the escape \\udce9 (JSON
+    and YAML read it back to the same text); the preview shows it as \\xe9."""
 
     KIND: ClassVar[str] = "write-file"
     path: str = ""  # absolute path inside the root
@@ -119,14 +125,19 @@ class WriteFile(Action):
     def touches_files(self) -> list[str]:
         return [self.path]
 
+    @property
+    def data(self) -> bytes:
+        """The bytes apply writes: every byte of the lines the fix did not change as it was."""
+        return encode_text(self.content)
+
     def diff(self, old: str | None) -> str:
-        old_lines = (old or "").splitlines(keepends=True)
-        new_lines = self.content.splitlines(keepends=True)
+        """Unified diff by \\n-ended lines, shown readably: a byte that is not UTF-8 as
+        \\xe9, a control character (an escape sequence, a lone carriage return) as \\x1b."""
         lines = list(difflib.unified_diff(
-            old_lines, new_lines,
+            text_lines(old or ""), text_lines(self.content),
             fromfile="/dev/null" if old is None else f"a{self.path}", tofile=f"b{self.path}"))
-        return "".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
-                       for line in lines).rstrip("\n")
+        return readable("".join(line if line.endswith("\n") else line + "\n\\ No newline at end of file\n"
+                                for line in lines).rstrip("\n"))
 
     # The old text is part of the plan for the preview: kept out of to_dict
     # (the sha pins it), filled by the planner and on load.
@@ -143,7 +154,7 @@ class WriteFile(Action):
     def capture(self, ax) -> dict:
         real = ax.host.path(self.path)
         st = file_state(real)
-        if st.exists and st.sha256 == sha256(self.content.encode()):
+        if st.exists and st.sha256 == sha256(self.data):
             return {"noop": True}  # this plan was applied already: nothing to change
         if (st.sha256 if st.exists else None) != self.original_sha256:
             raise ActionFailed(f"{ax.host.display(self.path)} changed since the plan was made; "
@@ -153,13 +164,19 @@ class WriteFile(Action):
     def execute(self, ax) -> dict:
         real = ax.host.path(self.path)
         st = file_state(real)
-        if st.exists and st.sha256 == sha256(self.content.encode()):
+        if st.exists and st.sha256 == sha256(self.data):
             ax.log(f"{ax.host.display(self.path)} already has this content: unchanged")
             return {"noop": True}
         backup = None
         if st.exists:
-            backup = backup_file(real, ax.backup_dir, self.path)
-        data = self.content.encode()
+            from .journal import write_backup
+
+            try:
+                backup = write_backup(ax.journal, ax.apply_id, self.path, real)
+            except OSError as exc:
+                raise ActionFailed(f"cannot keep the original of {ax.host.display(self.path)} ({exc}): "
+                                   "not changed") from None
+        data = self.data
         try:
             atomic_write(real, data, like=st, mode=self.mode)
         except OSError as exc:
@@ -170,22 +187,32 @@ class WriteFile(Action):
         return {"backup": backup, "written_sha256": sha256(data)}
 
     def undo(self, ax, before: dict, after: dict) -> str:
+        """Restore the original from the backup kvmprep keeps for this apply and
+        path (its place is computed, never read from the journal), with the
+        permission bits it had (no setuid/setgid: configuration never has them)."""
+        from .journal import backup_path, read_backup
+
         real = ax.host.path(self.path)
         now = file_state(real)
         shown = ax.host.display(self.path)
+        kept = backup_path(ax.journal, ax.apply_id, self.path)
         if after.get("noop"):
             return f"{shown} was not changed by this apply"
         if now.sha256 != after.get("written_sha256"):
             raise ActionFailed(f"{shown} was changed after kvmprep wrote it: left as it is"
-                               + (f"; the original is in {after['backup']}" if after.get("backup") else ""))
-        if after.get("backup"):
-            with open(after["backup"], "rb") as fh:
-                data = fh.read()
-            atomic_write(real, data, like=file_state(after["backup"]))
-            os.chmod(real, before.get("mode") or 0o644)
-            return f"restored {shown} from {after['backup']}"
-        os.unlink(real)
-        return f"removed {shown} (kvmprep had created it)"
+                               + (f"; the original is in {kept}" if before.get("existed") else ""))
+        try:
+            data, mode = read_backup(ax.journal, ax.apply_id, self.path)
+        except FileNotFoundError:
+            if before.get("existed") is not False:
+                raise ActionFailed(f"the original of {shown} is missing from {kept}: left as it is") from None
+            os.unlink(real)
+            return f"removed {shown} (kvmprep had created it)"
+        except OSError as exc:
+            raise ActionFailed(f"the original of {shown} in {kept} cannot be read ({exc}): left as it is") from None
+        like = FileState(True, None, mode & 0o777, now.uid, now.gid, now.label)
+        atomic_write(real, data, like=like)
+        return f"restored {shown} from {kept}"
 
 
 @_kind
@@ -217,7 +244,12 @@ class InstallPackages(Action):
         return {"installed": sorted(ax.installed_packages(self.packages))}
 
     def undo(self, ax, before: dict, after: dict) -> str:
-        new = sorted(set(after.get("installed", [])) - set(before.get("installed", [])))
+        from .undo_rules import PACKAGE, state_list
+
+        installed_after = set(state_list(after.get("installed"), PACKAGE, "packages"))
+        installed_before = set(state_list(before.get("installed"), PACKAGE, "packages"))
+        # only what this action asked for: the journal's lists name nothing else
+        new = sorted((installed_after - installed_before) & set(self.packages))
         if not new:
             return "no package was installed by this action"
         if not ax.remove_packages:
@@ -242,8 +274,8 @@ class LoadModule(Action):
 
     def commands(self) -> list[Cmd]:
         if self.reload:
-            return [Cmd(["modprobe", "-r", self.module]), Cmd(["modprobe", self.module])]
-        return [Cmd(["modprobe", self.module])]
+            return [Cmd(["modprobe", "-r", "--", self.module]), Cmd(["modprobe", "--", self.module])]
+        return [Cmd(["modprobe", "--", self.module])]
 
     def capture(self, ax) -> dict:
         return {"loaded": ax.host.is_dir(f"/sys/module/{self.module.replace('-', '_')}")}
@@ -251,7 +283,7 @@ class LoadModule(Action):
     def undo(self, ax, before: dict, after: dict) -> str:
         if before.get("loaded") or self.reload:
             return f"{self.module} was already loaded before: left loaded"
-        ax.run(Cmd(["modprobe", "-r", self.module]))
+        ax.run(Cmd(["modprobe", "-r", "--", self.module]))
         return f"unloaded {self.module}"
 
 
@@ -270,8 +302,8 @@ class EnableUnits(Action):
 
     def commands(self) -> list[Cmd]:
         if self.root != "/":
-            return [Cmd(["systemctl", f"--root={self.root}", "enable", *self.units])]
-        return [Cmd(["systemctl", "enable", *(["--now"] if self.now else []), *self.units])]
+            return [Cmd(["systemctl", f"--root={self.root}", "enable", "--", *self.units])]
+        return [Cmd(["systemctl", "enable", *(["--now"] if self.now else []), "--", *self.units])]
 
     def capture(self, ax) -> dict:
         return {"enabled": ax.unit_states(self.units)}
@@ -282,9 +314,9 @@ class EnableUnits(Action):
         if not off:
             return "the units were enabled before: left enabled"
         if self.root != "/":
-            ax.run(Cmd(["systemctl", f"--root={self.root}", "disable", *off]))
+            ax.run(Cmd(["systemctl", f"--root={self.root}", "disable", "--", *off]))
         else:
-            ax.run(Cmd(["systemctl", "disable", *(["--now"] if self.now else []), *off]))
+            ax.run(Cmd(["systemctl", "disable", *(["--now"] if self.now else []), "--", *off]))
         return "disabled " + ", ".join(off)
 
 
@@ -325,7 +357,7 @@ class AddUserToGroups(Action):
         return [] if self.root == "/" else ["--root", self.root]
 
     def commands(self) -> list[Cmd]:
-        return [Cmd(["usermod", *self._root_opt(), "-aG", ",".join(self.groups), self.user])]
+        return [Cmd(["usermod", *self._root_opt(), "-aG", ",".join(self.groups), "--", self.user])]
 
     def capture(self, ax) -> dict:
         return {"groups": sorted(ax.groups_of(self.user))}

@@ -27,7 +27,7 @@ import re
 import shlex
 from typing import Callable, Optional
 
-from checks import bootcmdline
+from checks import bootcmdline, names
 from checks.bootcmdline import BLS_ENTRIES, GRUB_D, GRUB_DEFAULT, cmdline_value, next_boot_value
 
 from .actions import AddKernelArgs, RunCommand
@@ -170,13 +170,9 @@ def grub_with_arg(text: str, arg: str, value: ValueFn | None = None) -> str:
 def plan_grub_edits(ctx: PlanCtx, arg: str, value: ValueFn | None = None
                     ) -> tuple[dict[str, tuple[str | None, str]], str | None]:
     """{path: (old text, new text)} of the GRUB settings files that change to put ``arg``
-    on GRUB's command line, or a problem (a file that is not UTF-8, unbalanced quotes)."""
-    texts: dict[str, str | None] = {}
-    for path in grub_files(ctx):
-        text, problem = text_for_edit(ctx, path)
-        if problem:
-            return {}, problem
-        texts[path] = text
+    on GRUB's command line, or a problem (unbalanced quotes). Every other line, whatever its
+    bytes, is written back as it is (``text_for_edit``)."""
+    texts: dict[str, str | None] = {path: text_for_edit(ctx, path) for path in grub_files(ctx)}
     try:
         new = with_kernel_arg(texts, arg, value)
     except UnbalancedQuotes as exc:
@@ -251,6 +247,15 @@ def regenerate_menu(regen: list[str], why: str = "the boot loader reads the gene
 
 # ---- the proposal ---------------------------------------------------------------------------
 
+def _checked_value(name: str, value: ValueFn) -> ValueFn:
+    """``value``, raising BadName when ``name=<new value>`` is not a plain kernel argument."""
+    def checked(old: str | None) -> str:
+        new = value(old)
+        names.kernel_arg(f"{name}={new}")
+        return new
+    return checked
+
+
 def kernel_arg_proposal(ctx: PlanCtx, arg: str, why: str, *, value: ValueFn | None = None,
                         runtime: bool = False, guess_generator: bool = True) -> Proposal:
     """Set kernel argument ``arg`` (``name=value``) for the next boots (pending reboot).
@@ -259,15 +264,28 @@ def kernel_arg_proposal(ctx: PlanCtx, arg: str, why: str, *, value: ValueFn | No
     other options of a comma list. ``runtime`` marks the grubby and regeneration steps
     (running system only). ``guess_generator``: on a live root without any GRUB generator
     installed, run the distribution's usual one anyway (True) or only say so (False).
+
+    ``arg``, and each ``name=value`` computed from a current value, must be a plain
+    kernel argument (``checks.names.kernel_arg``): GRUB's settings are a shell file.
     """
     host = ctx.host
+    try:
+        names.kernel_arg(arg)
+    except names.BadName as exc:
+        return nothing(f"{exc}: not added to the kernel command line")
+    if value is not None:
+        value = _checked_value(arg.partition("=")[0], value)
     grubby = has_grubby(ctx)
     if grubby and host.live:
         return Proposal(actions=[AddKernelArgs(args=[arg], why=why, reboot=True, runtime=runtime)])
     if not host.exists(GRUB_DEFAULT) and not host.glob(GRUB_D, "*.cfg"):
         return nothing(f"no grubby and no GRUB configuration ({host.display(GRUB_DEFAULT)}): add {arg} to the "
                        "boot loader's kernel command line by hand (systemd-boot: /etc/kernel/cmdline) and reboot")
-    edits, problem = plan_grub_edits(ctx, arg, value)
+    try:
+        edits, problem = plan_grub_edits(ctx, arg, value)
+    except names.BadName as exc:
+        return nothing(f"GRUB's settings ({host.display(GRUB_DEFAULT)}, {host.display(GRUB_D)}): {exc}: "
+                       "not changed; fix that value by hand")
     if problem:
         return nothing(problem)
     writes = [write_file(ctx, path, new, why=why, reboot=True) for path, (_, new) in edits.items()]

@@ -16,7 +16,7 @@ from checks import pkgdb, units
 from checks.accounts import groups_of
 from checks.host import Host
 
-from .actions import Action, ActionFailed, Cmd, action_from_dict
+from .actions import Action, ActionFailed, Cmd, WriteFile, action_from_dict
 from .commands import run_streaming
 from .journal import Journal
 from .packagelocks import lock_holder
@@ -75,6 +75,13 @@ class ApplyContext:
 
     def run(self, cmd: Cmd) -> str:
         self.log("$ " + cmd.display())
+        if self.host.root != "/":
+            from .confined import leaves_root
+
+            escapes = leaves_root(self.host.root, cmd.argv[0])
+            if escapes:
+                raise ActionFailed(f"refused: {cmd.argv[0]} would write outside the root {self.host.root}, "
+                                   f"through {', '.join(escapes[:3])}; nothing was run")
         holder = lock_holder(self.host, cmd.argv)
         if holder:
             raise ActionFailed(f"{holder}; kvmprep never removes another program's lock: "
@@ -118,7 +125,7 @@ class ApplyContext:
         offline = root != "/"
         if manager == "apt":
             opts = [f"--root={root}", f"--admindir={root}/var/lib/dpkg"] if offline else []
-            return [Cmd(["dpkg", *opts, "--remove", *names], {"DEBIAN_FRONTEND": "noninteractive"})]
+            return [Cmd(["dpkg", *opts, "--remove", "--", *_checked(names, "apt")], {"DEBIAN_FRONTEND": "noninteractive"})]
         if manager in ("dnf", "yum", "zypper"):
             opts = []
             if offline:
@@ -126,8 +133,29 @@ class ApplyContext:
                 fresh = Host(self.host.root, env=self.host.env, euid=self.host.euid, live=self.host.live)
                 dbpath = pkgdb.rpm_dbpath(fresh)
                 opts = [f"--root={root}", *([f"--dbpath={dbpath}"] if dbpath else [])]
-            return [Cmd(["rpm", *opts, "-e", *names])]
+            return [Cmd(["rpm", *opts, "-e", "--", *_checked(names, "rpm")])]
         raise ActionFailed(f"do not know how to remove packages with {manager}")
+
+
+def _clean_temps(ax: ApplyContext, writes: list) -> None:
+    """Temp files an earlier kvmprep left when it was killed mid-write, next to
+    the files this plan (or undo) writes: removed, and said."""
+    from .fileops import clean_stale_temps
+
+    for directory in sorted({os.path.dirname(ax.host.path(a.path)) for a in writes}):
+        for gone in clean_stale_temps(directory):
+            ax.log(f"removed {gone}: a temporary file left by a kvmprep that was killed")
+
+
+def _checked(names: list[str], manager: str) -> list[str]:
+    """Package names in their grammar (``rpm -e --eval=%(...)`` would run a command)."""
+    from checks import names as grammar
+
+    check = grammar.debian_package if manager == "apt" else grammar.rpm_package
+    try:
+        return [check(n) for n in names]
+    except grammar.BadName as exc:
+        raise ActionFailed(f"not removed: {exc}") from None
 
 
 def _require_root(host: Host) -> None:
@@ -153,6 +181,7 @@ def apply_plan(host: Host, plan: Plan, on_event: Event | None = None, verify_pro
         journal.append({"apply": apply_id, "event": "start", "root": str(host.root), "plan": plan.to_dict(),
                         "group": group or apply_id})
         ax.log(f"apply {apply_id} started: {len(plan.actions)} actions")
+        _clean_temps(ax, [a for a in plan.actions if isinstance(a, WriteFile)])
         stop = False
         for si, step in enumerate(plan.steps):
             for ai, action in enumerate(step.actions):
@@ -236,9 +265,13 @@ class UndoResult:
         return not self.left
 
 
-def undo_last(host: Host, on_event: Event | None = None, remove_packages: bool = False) -> UndoResult:
+def undo_last(host: Host, on_event: Event | None = None, remove_packages: bool = False,
+              skip_broken: bool = False) -> UndoResult:
     """Reverse the last apply (with the rounds that continued it) that is not
-    undone yet, action by action in reverse order."""
+    undone yet, action by action in reverse order. Actions an earlier undo
+    reverted are not touched again; what cannot be undone is reported per
+    action, and (with ``skip_broken``) recorded as given up so that the
+    apply counts as undone."""
     _require_root(host)
     journal = Journal(host)
     journal.lock()
@@ -246,52 +279,106 @@ def undo_last(host: Host, on_event: Event | None = None, remove_packages: bool =
         ids = journal.last_undoable_group()
         result = UndoResult(ids[-1] if ids else None)
         for apply_id in reversed(ids):
-            _undo_one(journal, host, apply_id, on_event, remove_packages, result)
+            _undo_one(journal, host, apply_id, on_event, remove_packages, result, skip_broken)
         return result
     finally:
         journal.unlock()
 
 
-def _undo_one(journal, host, apply_id, on_event, remove_packages, result) -> None:
-    """Undo one apply's finished actions, last first (regenerating commands at the end)."""
+def _key(r: dict):
+    si, ai = r.get("step"), r.get("action")
+    return (si, ai) if isinstance(si, int) and isinstance(ai, int) and not isinstance(si, bool) \
+        and not isinstance(ai, bool) else None
+
+
+def _state(value) -> dict:
+    return value if isinstance(value, dict) else {}
+
+
+def _undo_one(journal, host, apply_id, on_event, remove_packages, result, skip_broken=False) -> None:
+    """Undo one apply's finished actions, last first (regenerating commands at the end).
+
+    The journal is input, not code (remediations/undo_rules.py): each
+    action's entry is checked before it is undone, and a bad one is an error
+    of that action alone."""
+    from .undo_rules import BadEntry, check_entry
+
     ax = ApplyContext(host, journal, apply_id, on_event, remove_packages=remove_packages)
     records = [r for r in journal.records() if r.get("apply") == apply_id]
-    start = next(r for r in records if r.get("event") == "start")
-    plan = Plan.from_dict(start["plan"])
-    befores = {(r["step"], r["action"]): r.get("before", {}) for r in records if r.get("event") == "before"}
-    afters = {(r["step"], r["action"]): r.get("after", {}) for r in records if r.get("event") == "after"}
-    failed = {(r["step"], r["action"]): r for r in records if r.get("event") == "failed"}
+    start = next((r for r in records if r.get("event") == "start"), {})
+    raw_steps = _state(start.get("plan")).get("steps")
+    raw_steps = raw_steps if isinstance(raw_steps, list) else []
+    befores = {_key(r): _state(r.get("before")) for r in records if r.get("event") == "before" and _key(r)}
+    afters = {_key(r): _state(r.get("after")) for r in records if r.get("event") == "after" and _key(r)}
+    failed = {_key(r): r for r in records if r.get("event") == "failed" and _key(r)}
+    reverted = {_key(r) for r in records if r.get("event") == "undone" and _key(r)}
+    corrupt = [r for r in journal.records() if r.get("event") == "corrupt"]
+    if corrupt:
+        result.notes.append(f"{len(corrupt)} line(s) of {journal.path} could not be read "
+                            f"(line {', '.join(str(r['line']) for r in corrupt[:5])}): ignored")
     journal.append({"apply": apply_id, "event": "undo-start"})
-    order = sorted(befores, reverse=True)
+
+    def action_at(key):
+        si, ai = key
+        try:
+            data = raw_steps[si]["actions"][ai]
+            action = action_from_dict(data if isinstance(data, dict) else {})
+        except (IndexError, KeyError, TypeError, ValueError) as exc:
+            raise BadEntry(f"the journal's record of action {si + 1}.{ai + 1} cannot be read ({exc})") from None
+        check_entry(action, host)
+        return action
+
+    actions, broken = {}, []
+    for key in sorted(set(befores) | set(afters), reverse=True):
+        if key in reverted:
+            continue
+        try:
+            actions[key] = action_at(key)
+        except BadEntry as exc:
+            broken.append((key, str(exc)))
     # regenerating commands run again after every file they read is restored
-    order = ([k for k in order if not getattr(plan.steps[k[0]].actions[k[1]], "undo_at_end", False)]
-             + [k for k in order if getattr(plan.steps[k[0]].actions[k[1]], "undo_at_end", False)])
+    order = ([k for k in actions if not getattr(actions[k], "undo_at_end", False)]
+             + [k for k in actions if getattr(actions[k], "undo_at_end", False)])
+    _clean_temps(ax, [a for a in actions.values() if isinstance(a, WriteFile)])
+    for key, why in broken:
+        si, ai = key
+        result.left.append(f"action {si + 1}.{ai + 1}: not undone: {why}")
+        journal.append({"apply": apply_id, "event": "undo-failed", "step": si, "action": ai, "error": why})
     for key in order:
         si, ai = key
-        action: Action = plan.steps[si].actions[ai]
+        action: Action = actions[key]
+        after = afters.get(key)
         if key in failed:
-            if key not in afters:
+            if after is None:
                 result.notes.append(f"{action.summary()}: failed during apply ({failed[key].get('error')}); "
                                     "no change of it was recorded")
                 continue
             result.notes.append(f"{action.summary()}: failed during apply ({failed[key].get('error')}); "
                                 "undoing what it changed before it failed")
-        if key not in afters:
-            result.left.append(f"{action.summary()}: interrupted while running; check it by hand")
-            continue
+        if after is None:
+            # killed while it ran: what it changed is what differs from its recorded "before"
+            try:
+                after = action.after_failure(ax)
+            except Exception:
+                after = None
+            if not after:
+                result.left.append(f"{action.summary()}: interrupted while running; check it by hand")
+                continue
+            result.notes.append(f"{action.summary()}: interrupted while running; undoing what it changed")
         try:
-            message = action.undo(ax, befores[key], afters[key])
+            message = action.undo(ax, befores.get(key, {}), after)
             result.reverted.append(f"{action.summary()}: {message}")
             journal.append({"apply": apply_id, "event": "undone", "step": si, "action": ai, "message": message})
             ax.log(f"undo: {message}")
-        except ActionFailed as exc:
-            result.left.append(f"{action.summary()}: {exc.message}")
-            journal.append({"apply": apply_id, "event": "undo-failed", "step": si, "action": ai,
-                            "error": exc.message})
-            ax.log(f"undo FAILED: {exc.message}")
-    journal.append({"apply": apply_id, "event": "undo-end", "ok": not result.left})
-
-
+        except (ActionFailed, BadEntry, OSError) as exc:
+            why = exc.message if isinstance(exc, ActionFailed) else str(exc)
+            result.left.append(f"{action.summary()}: {why}")
+            journal.append({"apply": apply_id, "event": "undo-failed", "step": si, "action": ai, "error": why})
+            ax.log(f"undo FAILED: {why}")
+    if skip_broken and result.left:
+        result.notes.append(f"--skip-broken: {len(result.left)} action(s) given up; this apply counts as undone")
+    journal.append({"apply": apply_id, "event": "undo-end", "ok": not result.left,
+                    **({"skipped_broken": True} if skip_broken and result.left else {})})
 
 
 __all__ = ["apply_plan", "undo_last", "verify", "ApplyResult", "UndoResult", "NotRoot", "action_from_dict"]

@@ -2,31 +2,31 @@
 
 from __future__ import annotations
 
-from checks import units
+from checks import names, units
 from checks.kernel import norm_module
 
 from .actions import EnableUnits, WriteFile
-from .fileops import file_state
+from .fileops import TEXT_ERRORS, decode_text, encode_text, sha256
 from .registry import PlanCtx
 
 
 def write_file(ctx: PlanCtx, path: str, content: str, why: str, mode: int = 0o644,
                reboot: bool = False) -> WriteFile | None:
-    """A WriteFile action, or None when the file already holds exactly this."""
-    real = ctx.host.path(path)
-    st = file_state(real)
-    old = None
-    if st.exists:
-        with open(real, "rb") as fh:
-            old = fh.read().decode("utf-8", "replace")
-        if old == content:
-            return None
+    """A WriteFile action, or None when the file already holds exactly this.
+    ``content`` is text as ``text_for_edit`` gives it: a byte that is not UTF-8 is a
+    lone surrogate and is written back as that same byte (fileops.encode_text)."""
+    data = ctx.host.read_bytes(path)
+    if data is not None and data == encode_text(content):
+        return None
+    # the sha of the very bytes the diff shows: the file is read once
     return WriteFile(path=path, content=content, mode=mode, why=why, reboot=reboot,
-                     original_sha256=st.sha256 if st.exists else None, old_text=old)
+                     original_sha256=sha256(data) if data is not None else None,
+                     old_text=decode_text(data) if data is not None else None)
 
 
 def current_text(ctx: PlanCtx, path: str) -> str | None:
-    return ctx.host.read_text(path)
+    """A file's text for an edit (see ``text_for_edit``)."""
+    return text_for_edit(ctx, path)
 
 
 def modules_listed_for_boot(ctx: PlanCtx) -> set[str]:
@@ -45,7 +45,10 @@ def modules_listed_for_boot(ctx: PlanCtx) -> set[str]:
 
 
 def enable_units_action(ctx: PlanCtx, wanted: list[str], why: str) -> EnableUnits | None:
-    """EnableUnits for those of ``wanted`` that are not enabled (and, live, running)."""
+    """EnableUnits for those of ``wanted`` that are not enabled (and, live, running).
+    Every name must be a unit name (``refused_units`` first): BadName otherwise."""
+    for u in wanted:
+        names.unit_name(u)  # never an option or a path for systemctl
     states, _ = units.enabled_states(ctx.host, wanted)
     todo = [u for u in wanted if states.get(u) not in ("enabled", "enabled-runtime", "static", "alias", "indirect")]
     if ctx.host.live and units.systemd_running(ctx.host):
@@ -53,6 +56,13 @@ def enable_units_action(ctx: PlanCtx, wanted: list[str], why: str) -> EnableUnit
     if not todo:
         return None
     return EnableUnits(units=todo, root=str(ctx.host.root), now=ctx.host.live, why=why)
+
+
+def refused_units(wanted: list[str], source: str) -> str | None:
+    """Why nothing is enabled when one of ``wanted`` is not a unit name (naming it and
+    ``source``, where it came from), else None."""
+    _, bad = names.partition(names.unit_name, wanted)
+    return "; ".join(f"{source}: {b}: nothing enabled" for b in bad) or None
 
 
 def check_ctx(ctx: PlanCtx, check_id: str):
@@ -64,14 +74,8 @@ def check_ctx(ctx: PlanCtx, check_id: str):
     return Ctx(ctx.host, ctx.facts, {**spec.params, **(ctx.params.get(check_id) or {})}, spec)
 
 
-def text_for_edit(ctx: PlanCtx, path: str) -> tuple[str | None, str | None]:
-    """(text, problem) of a file a planner edits line by line: None text when it is absent;
-    a problem when it is not UTF-8 (rewriting it would change bytes on other lines)."""
-    data = ctx.host.read_bytes(path)
-    if data is None:
-        return None, None
-    try:
-        return data.decode("utf-8"), None
-    except UnicodeDecodeError as exc:
-        return None, (f"{ctx.host.display(path)} is not UTF-8 text (byte {exc.start}): "
-                      "kvmprep edits only files it can rewrite byte for byte; edit it by hand")
+def text_for_edit(ctx: PlanCtx, path: str) -> str | None:
+    """The text of a file a planner edits line by line (None when it is absent): UTF-8,
+    each byte that is not as a lone surrogate (``fileops.decode_text``), so that writing
+    the edited text gives back every byte of the lines the edit does not change."""
+    return ctx.host.read_text(path, errors=TEXT_ERRORS)

@@ -13,7 +13,7 @@ from checks.host import Host
 from checks.model import Status
 
 from .actions import Action, WriteFile, action_from_dict
-from .fileops import file_state
+from .fileops import decode_text, file_state, readable
 from .registry import PlanCtx, all_remediations
 
 PLAN_VERSION = 1
@@ -104,7 +104,7 @@ def fill_old_text(plan: Plan, host: Host) -> None:
             st = file_state(real)
             if st.exists and st.sha256 == action.original_sha256:
                 with open(real, "rb") as fh:
-                    action.old_text = fh.read().decode("utf-8", "replace")
+                    action.old_text = decode_text(fh.read())
 
 
 def build_plan(host: Host, facts: Facts, report=None, fix_ids: list[str] | None = None,
@@ -153,12 +153,14 @@ def build_plan(host: Host, facts: Facts, report=None, fix_ids: list[str] | None 
         spec = catalogue[rid]
         proposal = spec.planner(ctx)
         if proposal.nothing is not None or not proposal.actions:
-            plan.nothing_to_do[rid] = proposal.nothing or "nothing to change"
+            # notes and reasons may quote a line of a file: shown as they are, readably
+            plan.nothing_to_do[rid] = readable(proposal.nothing or "nothing to change")
             if proposal.after_packages and any(s.actions and _installs(s) for s in plan.steps):
                 plan.replan.append(rid)
                 plan.nothing_to_do[rid] += " (planned again once this plan's packages are installed)"
             continue
-        plan.steps.append(Step(rid, spec.title, list(spec.fixes), proposal.actions, proposal.notes))
+        plan.steps.append(Step(rid, spec.title, list(spec.fixes), proposal.actions,
+                               [readable(n) for n in proposal.notes]))
     return plan
 
 
@@ -169,7 +171,9 @@ def _installs(step: Step) -> bool:
 
 
 def render_preview(plan: Plan) -> str:
-    """The whole plan as the admin reviews it: every diff, every exact command."""
+    """The whole plan as the admin reviews it: every diff, every exact command.
+    Safe for a terminal: a byte of a file that is not UTF-8 reads \\xe9, a control
+    character \\x1b (a note or a reason may quote such a line)."""
     out = []
     if plan.empty:
         out.append("Nothing to do: the plan is empty.")
@@ -190,7 +194,7 @@ def render_preview(plan: Plan) -> str:
         out.append(f"[!] {m['check']}: needs a manual step: {m.get('hint') or m['detail']}")
     files, commands = plan.counts()
     out.append(f"Plan: {len(plan.steps)} fixes, {len(plan.actions)} actions, {files} files, {commands} commands.")
-    return "\n".join(out) + "\n"
+    return readable("\n".join(out) + "\n")
 
 
 # ---- a saved plan is intent, not code ------------------------------------------

@@ -71,14 +71,16 @@ class ApplyScreen(WizardScreen):
 
         host = self.state.host
         journal = Journal(host)
-        os.makedirs(journal.dir, mode=0o700, exist_ok=True)
         stamp = time.strftime("%Y%m%d-%H%M%S")
-        plan_path = os.path.join(journal.dir, f"plan-{stamp}.json")
-        with open(os.open(plan_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600), "w") as fh:
+        # kvmprep's state, confined to the root (no symlink is followed out of it)
+        plan_path = journal.entry_path(f"plan-{stamp}.json")
+        with open(journal.open_entry(f"plan-{stamp}.json", os.O_WRONLY | os.O_CREAT | os.O_TRUNC), "w") as fh:
             json.dump(self.plan.to_dict(), fh)
-        self.events_path = os.path.join(journal.dir, f"events-{stamp}.jsonl")
-        open(os.open(self.events_path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)).close()
-        out = os.open(os.path.join(journal.dir, "apply.out"), os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        self.journal = journal
+        self.events_name = f"events-{stamp}.jsonl"
+        self.events_path = journal.entry_path(self.events_name)
+        os.close(journal.open_entry(self.events_name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC))
+        out = journal.open_entry("apply.out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
         profile = self.state.profile
         argv = kvmprep_argv("apply", plan_path, "--yes", "--foreground",
                             "--root", str(host.root), "--profile", profile.file, "--events", self.events_path)
@@ -91,10 +93,11 @@ class ApplyScreen(WizardScreen):
 
     def poll(self) -> None:
         try:
-            with open(self.events_path, encoding="utf-8") as fh:
+            fd = os.open(self.events_path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)  # kvmprep's own file
+            with open(fd, encoding="utf-8", errors="replace") as fh:
                 fh.seek(self.pos)
                 chunk = fh.read()
-        except FileNotFoundError:
+        except OSError:
             chunk = ""
         # only whole lines: the writer may be in the middle of one
         end = chunk.rfind("\n") + 1

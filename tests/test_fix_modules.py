@@ -301,7 +301,7 @@ def test_enable_nested_live_free_module_is_reloaded_now(root):
     assert isinstance(write, WriteFile) and not write.reboot
     assert isinstance(reload_, LoadModule) and reload_.module == "kvm_intel" and reload_.reload and reload_.runtime
     preview = render_preview(plan)
-    assert "$ modprobe -r kvm_intel\n" in preview and "$ modprobe kvm_intel\n" in preview
+    assert "$ modprobe -r -- kvm_intel\n" in preview and "$ modprobe -- kvm_intel\n" in preview
     assert "reload kernel module kvm_intel now  [running system only]" in preview
 
 
@@ -471,7 +471,7 @@ def test_load_kvm_modules_live_loads_now_and_lists_for_boot(root):
     assert all(a.runtime and not a.reload for a in loads)
     assert isinstance(plan.actions[-1], WriteFile)
     preview = render_preview(plan)
-    assert "$ modprobe kvm_intel" in preview and "[running system only]" in preview
+    assert "$ modprobe -- kvm_intel" in preview and "[running system only]" in preview
 
 
 def test_load_kvm_modules_live_loaded_and_listed_or_builtin_is_nothing(root):
@@ -523,7 +523,7 @@ def test_load_vhost_net_live_loads_now_and_lists_for_boot(root):
     load, write = plan.actions
     assert isinstance(load, LoadModule) and load.module == "vhost_net" and load.runtime
     assert isinstance(write, WriteFile)
-    assert "$ modprobe vhost_net" in render_preview(plan)
+    assert "$ modprobe -- vhost_net" in render_preview(plan)
 
 
 def test_load_vhost_net_live_loaded_and_listed_is_nothing(root):
@@ -572,11 +572,17 @@ def test_enable_nested_kernel_command_line_off_is_fixed_with_the_file(root):
     undo_and_compare(root, host, before)
 
 
-def test_enable_nested_refuses_to_rewrite_a_file_that_is_not_utf8(root):
+def test_enable_nested_edits_a_file_that_is_not_utf8_keeping_its_other_bytes(root):
     modules_root(root, INTEL)
-    root.write("etc/modprobe.d/kvm-nested.conf", b"# r\xe9glages\noptions kvm_intel nested=0\n")
-    plan = fresh_plan(root, "enable-nested")
-    assert plan.empty and "not UTF-8" in plan.nothing_to_do["enable-nested"]
+    conf = root.write("etc/modprobe.d/kvm-nested.conf", b"# r\xe9glages\r\noptions kvm_intel nested=0\n")
+    before = snapshot(root)
+    host, plan = plan_for(root, "enable-nested")
+    [action] = plan.actions
+    assert "# r\\xe9glages" in render_preview(plan)  # the Latin-1 byte, readably
+    apply_undo_roundtrip(root, host, plan, before)
+    assert conf.read_bytes() == b"# r\xe9glages\r\noptions kvm_intel nested=1\n"
+    assert fresh_plan(root, "enable-nested").empty
+    undo_and_compare(root, host, before)
 
 
 def test_load_kvm_modules_power_lists_kvm_hv(root):

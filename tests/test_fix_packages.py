@@ -165,9 +165,10 @@ def test_debian_plan_text_points_apt_at_the_root(root, deb_repo):
     cmds = the_install(plan).commands()
     opts = ["-o", f"Dir={path}", "-o", f"Dir::State::status={path}/var/lib/dpkg/status",
             "-o", f"DPkg::Options::=--root={path}", "-o", f"DPkg::Options::=--admindir={path}/var/lib/dpkg",
+            "-o", f"DPkg::Options::=--log={path}/var/log/dpkg.log",
             "-o", "APT::Sandbox::User=root"]  # the sources are a local file: repository
     assert [c.argv for c in cmds] == [["apt-get", *opts, "update"],
-                                      ["apt-get", *opts, "install", "-y", *DEB_MISSING]]
+                                      ["apt-get", *opts, "install", "-y", "--", *DEB_MISSING]]
     assert all(c.env == {"DEBIAN_FRONTEND": "noninteractive"} for c in cmds)
     assert "Debug::NoLocking" not in render_preview(plan)
     # once the indexes are there, no update
@@ -313,10 +314,10 @@ def test_running_system_forms(root, deb_repo, rpm_repo, tmp_path, monkeypatch):
     cmds = the_install(plan_for(path, [VIRT])).commands()
     assert [c.display() for c in cmds] == [
         "DEBIAN_FRONTEND=noninteractive apt-get update",
-        "DEBIAN_FRONTEND=noninteractive apt-get install -y " + " ".join(DEB_MISSING)]
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -- " + " ".join(DEB_MISSING)]
     (path / "var/lib/apt/lists/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages").write_text("")
     assert [c.display() for c in the_install(plan_for(path, [VIRT])).commands()] == [
-        "DEBIAN_FRONTEND=noninteractive apt-get install -y " + " ".join(DEB_MISSING)]
+        "DEBIAN_FRONTEND=noninteractive apt-get install -y -- " + " ".join(DEB_MISSING)]
 
     el = tmp_path / "el"
     el_root(el, rpm_repo)
@@ -332,13 +333,19 @@ def test_removal_commands_remove_exactly_the_names(root, tmp_path):
     host = Host(root.path)
     ax = ApplyContext(host, Journal(host), "x", None)
     assert [c.argv for c in ax.removal_commands("dnf", ["a", "b"])] == [
-        ["rpm", f"--root={root.path}", "--dbpath=/var/lib/rpm", "-e", "a", "b"]]
-    assert [c.argv for c in ax.removal_commands("apt", ["a"])] == [
-        ["dpkg", f"--root={root.path}", f"--admindir={root.path}/var/lib/dpkg", "--remove", "a"]]
+        ["rpm", f"--root={root.path}", "--dbpath=/var/lib/rpm", "-e", "--", "a", "b"]]
+    assert [c.argv for c in ax.removal_commands("apt", ["aa"])] == [
+        ["dpkg", f"--root={root.path}", f"--admindir={root.path}/var/lib/dpkg", "--remove", "--", "aa"]]
     live = ApplyContext(Host("/"), Journal(host), "x", None)
-    assert [c.argv for c in live.removal_commands("zypper", ["a"])] == [["rpm", "-e", "a"]]
-    assert [c.display() for c in live.removal_commands("apt", ["a"])] == [
-        "DEBIAN_FRONTEND=noninteractive dpkg --remove a"]
+    assert [c.argv for c in live.removal_commands("zypper", ["a"])] == [["rpm", "-e", "--", "a"]]
+    assert [c.display() for c in live.removal_commands("apt", ["aa"])] == [
+        "DEBIAN_FRONTEND=noninteractive dpkg --remove -- aa"]
+    # names come back from the journal: one that is an option is never passed
+    from remediations.actions import ActionFailed
+
+    for manager in ("dnf", "apt"):
+        with pytest.raises(ActionFailed, match="not removed"):
+            ax.removal_commands(manager, ["--eval=%(touch /tmp/x)"])
 
 
 # ----------------------------------------------------------------------- install-tools
@@ -529,7 +536,7 @@ def test_cli_plan_apply_check_undo_remove_on_a_debian_root(root, deb_repo):
     path = debian12(root, deb_repo)
     r = kvmprep("plan", "--root", str(path), "--fix", VIRT)
     assert r.returncode == 0, r.stderr
-    assert f"apt-get -o Dir={path} " in r.stdout and "install -y " + " ".join(DEB_MISSING) in r.stdout
+    assert f"apt-get -o Dir={path} " in r.stdout and "install -y -- " + " ".join(DEB_MISSING) in r.stdout
     r = kvmprep("apply", "--root", str(path), "--fix", VIRT, "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
     r = kvmprep("check", "--root", str(path), "--format", "json")

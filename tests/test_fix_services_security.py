@@ -114,7 +114,7 @@ def test_enable_libvirt_debian_monolithic_end_to_end(root):
     assert isinstance(action, EnableUnits) and action.units == ["libvirtd.service"] and not action.now
     assert not action.runtime and not action.reboot
     preview = render_preview(plan)
-    assert f"$ systemctl --root={root.path} enable libvirtd.service" in preview
+    assert f"$ systemctl --root={root.path} enable -- libvirtd.service" in preview
     assert any("offline root" in n for n in step.notes)
 
     apply(root.path, plan)
@@ -224,7 +224,7 @@ def test_enable_libvirt_live_with_systemd_starts_too(root):
     assert action.commands()[0].argv[:2] == ["systemctl", f"--root={root.path}"]  # never the real host
     # on the real root the same action is `systemctl enable --now`
     assert EnableUnits(units=["libvirtd.service"], root="/", now=True).commands()[0].argv == \
-        ["systemctl", "enable", "--now", "libvirtd.service"]
+        ["systemctl", "enable", "--now", "--", "libvirtd.service"]
 
 
 # ================================================================ enable-nftables
@@ -238,7 +238,7 @@ def test_enable_nftables_el_end_to_end(root):
     plan = plan_for(root.path, "enable-nftables")
     [action] = only(plan, "enable-nftables").actions
     assert isinstance(action, EnableUnits) and action.units == ["nftables.service"]
-    assert f"$ systemctl --root={root.path} enable nftables.service" in render_preview(plan)
+    assert f"$ systemctl --root={root.path} enable -- nftables.service" in render_preview(plan)
     apply(root.path, plan)
     assert is_enabled(root.path, "nftables.service") == "enabled"
     assert root.check("services.nftables").status is Status.PASS
@@ -340,7 +340,7 @@ def test_enable_time_sync_installs_chrony_with_apt_then_enables_it(root, chrony_
     plan = plan_for(root.path, "enable-time-sync")
     install, enable = only(plan, "enable-time-sync").actions
     assert isinstance(install, InstallPackages) and install.packages == ["chrony"] and install.manager == "apt"
-    assert install.commands()[-1].argv[-3:] == ["install", "-y", "chrony"]
+    assert install.commands()[-1].argv[-4:] == ["install", "-y", "--", "chrony"]
     assert isinstance(enable, EnableUnits) and enable.units == ["chrony.service"]
     # the offline apt-get is pointed at the root (its options come from the packages remediation)
     assert f"Dir={root.path}" in install.commands()[-1].argv
@@ -649,7 +649,7 @@ def test_add_user_to_groups_sudo_user_end_to_end(root):
     [action] = step.actions
     assert isinstance(action, AddUserToGroups)
     assert (action.user, action.groups, action.root) == ("alice", ["kvm", "libvirt"], str(root.path))
-    assert f"$ usermod --root {root.path} -aG kvm,libvirt alice" in render_preview(plan)
+    assert f"$ usermod --root {root.path} -aG kvm,libvirt -- alice" in render_preview(plan)
     assert any("log out and back in" in n for n in step.notes)
 
     host = host_of(root.path, env=env)

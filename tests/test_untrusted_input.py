@@ -17,6 +17,7 @@ import pytest
 
 from checks.files import NotRegular, TooLarge, load_yaml_untrusted, read_regular
 from checks.host import Host
+from pkgroots import deb_repo  # noqa: F401  (session fixture)
 
 TOP = Path(__file__).resolve().parent.parent
 BOMB = 'a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]\n' + "".join(
@@ -301,3 +302,222 @@ def test_a_second_apply_while_one_runs_exits_2(kvm_root):
         journal.unlock()
     assert r.returncode == 2 and "another kvmprep apply or undo is running" in one_line(r.stderr)
     assert not (kvm_root.path / "etc/modules-load.d").exists()
+
+
+# ------------------------------- kvmprep's own state, inside the root only
+
+
+def _victim(tmp_path, name="victim") -> tuple[Path, bytes]:
+    v = tmp_path / "outside" / name
+    v.parent.mkdir(exist_ok=True)
+    v.write_text(f"{name}: the machine's own file, outside the root\n")
+    return v, v.read_bytes()
+
+
+@pytest.mark.parametrize("entry", ["var/lib/kvmprep/lock", "var/lib/kvmprep/journal", "var/lib/kvmprep",
+                                   "var/log/kvmprep/kvmprep.log", "var/lib/kvmprep/backups"])
+def test_state_symlinks_out_of_the_root_are_refused(kvm_root, tmp_path, entry):
+    victim, before = _victim(tmp_path)
+    target = victim.parent if entry in ("var/lib/kvmprep", "var/lib/kvmprep/backups") else victim
+    kvm_root.symlink(entry, str(target))
+    kvm_root.write("etc/modules-load.d/kvm.conf", "kvm\n")  # an existing file: a backup is made
+    r = kvmprep("apply", "--root", str(kvm_root.path), "--fix", "load-kvm-modules", "--yes")
+    assert r.returncode in (0, 1, 2), r.stdout + r.stderr
+    assert victim.read_bytes() == before
+    assert sorted(p.name for p in victim.parent.iterdir()) == ["victim"]
+    if r.returncode == 0:  # a directory symlink is followed inside the root, like a chroot would
+        assert str(kvm_root.path / str(victim.parent).lstrip("/")) in r.stdout
+    elif r.returncode == 2:
+        assert "refused" in one_line(r.stderr) or "another" in r.stderr
+    else:
+        assert "cannot keep the original" in r.stdout
+        assert (kvm_root.path / "etc/modules-load.d/kvm.conf").read_text() == "kvm\n"
+
+
+def test_attach_does_not_print_a_file_outside_the_root(kvm_root, tmp_path):
+    victim, _ = _victim(tmp_path, "secret")
+    kvm_root.mkdir("var/lib/kvmprep")
+    kvm_root.symlink("var/lib/kvmprep/apply.out", str(victim))
+    r = kvmprep("apply", "--attach", "--root", str(kvm_root.path))
+    assert "outside the root" not in r.stdout + r.stderr
+
+
+# ----------------------------------------------- journals are input, not code
+
+
+def _applied(kvm_root) -> None:
+    kvm_root.write("etc/modules-load.d/kvm.conf", "# the admin's\nkvm\n")
+    r = kvmprep("apply", "--root", str(kvm_root.path), "--fix", "load-kvm-modules,enable-nested", "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def _edit_journal(kvm_root, edit) -> None:
+    path = kvm_root.path / "var/lib/kvmprep/journal"
+    records = [json.loads(l) for l in path.read_text().splitlines()]
+    edit(records)
+    path.write_text("".join(json.dumps(r) + "\n" for r in records))
+
+
+def _start(records) -> dict:
+    return next(r for r in records if r["event"] == "start")
+
+
+def test_journal_path_outside_the_root_is_not_touched(kvm_root, tmp_path):
+    victim, before = _victim(tmp_path)
+    _applied(kvm_root)
+
+    def edit(records):
+        a = _start(records)["plan"]["steps"][0]["actions"][0]
+        a["path"] = "/etc/../../../" + str(victim.relative_to("/"))
+
+    _edit_journal(kvm_root, edit)
+    r = kvmprep("undo", "--root", str(kvm_root.path), "--yes")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "not a plain path inside the root" in r.stdout
+    assert victim.read_bytes() == before
+    # the other action was still undone
+    assert not (kvm_root.path / "etc/modprobe.d/kvm-nested.conf").exists()
+
+
+def test_journal_injected_undo_command_does_not_run(kvm_root, tmp_path):
+    marker = tmp_path / "INJECTED"
+    _applied(kvm_root)
+
+    def edit(records):
+        start = _start(records)
+        start["plan"]["steps"][0]["actions"].append({"kind": "run", "argv": ["true"], "undo_argv": ["touch", str(marker)],
+                                                     "env": {}, "title": "", "undo_at_end": False, "why": "",
+                                                     "reboot": False, "runtime": False})
+        n = len(start["plan"]["steps"][0]["actions"]) - 1
+        records.append({"apply": start["apply"], "event": "before", "step": 0, "action": n, "before": {}})
+        records.append({"apply": start["apply"], "event": "after", "step": 0, "action": n, "after": {}})
+
+    _edit_journal(kvm_root, edit)
+    r = kvmprep("undo", "--root", str(kvm_root.path), "--yes")
+    assert r.returncode == 1 and "is not one kvmprep writes" in r.stdout, r.stdout
+    assert not marker.exists()
+    assert (kvm_root.path / "etc/modules-load.d/kvm.conf").read_text() == "# the admin's\nkvm\n"
+
+
+def test_journal_env_and_other_root_are_refused(kvm_root, tmp_path):
+    _applied(kvm_root)
+
+    def edit(records):
+        start = _start(records)
+        start["plan"]["steps"][0]["actions"].append({"kind": "enable-units", "units": ["x.service"],
+                                                     "root": str(tmp_path / "other"), "now": False, "why": "",
+                                                     "reboot": False, "runtime": False})
+        n = len(start["plan"]["steps"][0]["actions"]) - 1
+        records.append({"apply": start["apply"], "event": "before", "step": 0, "action": n, "before": {}})
+        records.append({"apply": start["apply"], "event": "after", "step": 0, "action": n, "after": {}})
+
+    _edit_journal(kvm_root, edit)
+    r = kvmprep("undo", "--root", str(kvm_root.path), "--yes")
+    assert r.returncode == 1 and "acts on root" in r.stdout, r.stdout
+
+
+def test_backup_swapped_for_a_symlink_is_not_copied_in(kvm_root, tmp_path):
+    secret, _ = _victim(tmp_path, "secret")
+    _applied(kvm_root)
+    (backup,) = (kvm_root.path / "var/lib/kvmprep/backups").glob("*/etc/modules-load.d/kvm.conf")
+    backup.unlink()
+    backup.symlink_to(secret)
+    r = kvmprep("undo", "--root", str(kvm_root.path), "--yes")
+    assert r.returncode == 1, r.stdout
+    assert "outside the root" not in (kvm_root.path / "etc/modules-load.d/kvm.conf").read_text()
+
+
+def test_setuid_mode_on_a_backup_is_not_restored(kvm_root):
+    _applied(kvm_root)
+    (backup,) = (kvm_root.path / "var/lib/kvmprep/backups").glob("*/etc/modules-load.d/kvm.conf")
+    backup.chmod(0o4755)
+    r = kvmprep("undo", "--root", str(kvm_root.path), "--yes")
+    assert r.returncode == 0, r.stdout
+    restored = kvm_root.path / "etc/modules-load.d/kvm.conf"
+    assert restored.read_text() == "# the admin's\nkvm\n"
+    assert stat.S_IMODE(restored.stat().st_mode) == 0o755
+
+
+def test_missing_backup_and_garbage_line_still_undo_the_rest_and_can_be_finished(kvm_root):
+    _applied(kvm_root)
+    (backup,) = (kvm_root.path / "var/lib/kvmprep/backups").glob("*/etc/modules-load.d/kvm.conf")
+    backup.unlink()
+    with open(kvm_root.path / "var/lib/kvmprep/journal", "ab") as fh:
+        fh.write(b'{"event": "x", "text": "\xff\xfe not utf-8"}\n')
+    r = kvmprep("undo", "--root", str(kvm_root.path), "--yes")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "is missing from" in r.stdout and "could not be read" in r.stdout
+    assert not (kvm_root.path / "etc/modprobe.d/kvm-nested.conf").exists()  # the rest was undone
+    again = kvmprep("undo", "--root", str(kvm_root.path), "--yes")  # not "nothing to undo": it is not finished
+    assert again.returncode == 1 and "is missing from" in again.stdout, again.stdout
+    assert "kvm-nested.conf" not in again.stdout.split("in reverse order:")[1]  # done once, not again
+    skip = kvmprep("undo", "--root", str(kvm_root.path), "--yes", "--skip-broken")
+    assert skip.returncode == 1 and "--skip-broken" in skip.stdout
+    done = kvmprep("undo", "--root", str(kvm_root.path), "--yes")
+    assert done.returncode == 0 and "Nothing to undo" in done.stdout
+
+
+def test_an_apply_killed_in_its_first_action_is_undoable(tmp_path, deb_repo):  # noqa: F811
+    """apt goes on installing after kvmprep is SIGKILLed: the journal's
+    'before' (written before the command ran) is enough for undo to find it."""
+    from pkgroots import debian_root, dpkg_installed, require
+
+    require("apt-get", "dpkg")
+    root = debian_root(tmp_path / "r", deb_repo)
+    r = kvmprep("apply", "--root", str(root), "--fix", "install-tools", "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    journal = root / "var/lib/kvmprep/journal"
+    kept = [l for l in journal.read_text().splitlines() if json.loads(l)["event"] in ("start", "before")]
+    journal.write_text("\n".join(kept) + "\n")  # as if killed while apt-get ran
+    u = kvmprep("undo", "--root", str(root), "--yes", "--remove-packages")
+    assert u.returncode == 0, u.stdout + u.stderr
+    assert "interrupted while running; undoing what it changed" in u.stdout
+    assert "dmidecode" not in dpkg_installed(root)
+
+
+@pytest.mark.parametrize("link", ["var/log", "usr/share"])
+def test_package_manager_is_not_run_through_a_symlink_out_of_the_root(tmp_path, deb_repo, link):  # noqa: F811
+    """dpkg unpacks by path and apt/dpkg log by path: an absolute symlink in
+    the image would take them onto this machine."""
+    from pkgroots import debian_root, dpkg_installed, require
+
+    require("apt-get", "dpkg")
+    root = debian_root(tmp_path / "r", deb_repo)
+    outside = tmp_path / "outside" / "dir"
+    outside.mkdir(parents=True)
+    target = root / link
+    if target.exists():
+        import shutil
+
+        shutil.rmtree(target)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    target.symlink_to(outside)
+    r = kvmprep("apply", "--root", str(root), "--fix", "install-tools", "--yes")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "would write outside the root" in r.stdout
+    assert list(outside.iterdir()) == []
+    assert "dmidecode" not in dpkg_installed(root)
+
+
+def test_apt_and_dpkg_log_inside_the_root(tmp_path, deb_repo):  # noqa: F811
+    from pkgroots import debian_root, require
+
+    require("apt-get", "dpkg")
+    root = debian_root(tmp_path / "r", deb_repo)
+    host_log = Path("/var/log/dpkg.log")
+    size = host_log.stat().st_size if host_log.exists() else 0
+    r = kvmprep("apply", "--root", str(root), "--fix", "install-tools", "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "install dmidecode" in (root / "var/log/dpkg.log").read_text()
+    after = host_log.read_bytes()[size:] if host_log.exists() else b""
+    assert str(root).encode() not in after and b"dmidecode:amd64 3.4-1" not in after
+
+
+def test_a_temp_file_left_by_a_killed_apply_is_cleaned_by_the_next(kvm_root):
+    """kvmprep killed during a rename leaves .NAME.kvmprep-PID.tmp; the next
+    apply removes it (its pid is no longer a running kvmprep) and says so."""
+    stale = kvm_root.write("etc/modules-load.d/.kvm.conf.kvmprep-999999.tmp", "half\n")
+    r = kvmprep("apply", "--root", str(kvm_root.path), "--fix", "load-kvm-modules", "--yes")
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert not stale.exists()
+    assert "left by a kvmprep that was killed" in (kvm_root.path / "var/log/kvmprep/kvmprep.log").read_text()

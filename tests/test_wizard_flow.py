@@ -162,9 +162,9 @@ async def test_whole_flow_on_debian_root(wroot, profile, tmp_path):
             preview = await wait_screen(pilot, "PreviewScreen")
             text = plain(preview.query_one("#preview-text"))
             assert "+SELINUX=disabled" in text and "-SELINUX=enforcing" in text
-            assert "install -y qemu-system-x86 libvirt-daemon-system virtinst bridge-utils" in text
-            assert f"Dir={wroot}" in text and "install -y dmidecode python3" in text
-            assert "] enable-time-sync:" not in text and "install -y chrony" not in text
+            assert "install -y -- qemu-system-x86 libvirt-daemon-system virtinst bridge-utils" in text
+            assert f"Dir={wroot}" in text and "install -y -- dmidecode python3" in text
+            assert "] enable-time-sync:" not in text and "install -y -- chrony" not in text
             assert "] install-virtualization-packages:" in text
             await wait_text(pilot, "Nothing is written until you confirm")
             assert not (wroot / "var/lib/kvmprep").exists()

@@ -7,7 +7,7 @@ their binaries first, so a tool installed by hand counts too.
 
 from __future__ import annotations
 
-from .. import pkgdb
+from .. import names, pkgdb
 from ..errors import ProbeError, ToolMissing
 from ..model import failed, passed, skipped
 from ..osrelease import OsInfo
@@ -149,24 +149,43 @@ def _override(ctx: Ctx) -> list[tuple[str, ...]] | None:
     return _override_from(ctx.params, ctx.facts.os)
 
 
-def _override_from(params: dict, info: OsInfo) -> list[tuple[str, ...]] | None:
+def override_packages(params: dict, info: OsInfo) -> tuple[list[tuple[str, ...]] | None, list[str]]:
+    """The profile's ``packages`` list for this distribution (its id first, then its
+    family) as requirement groups ("a|b": alternatives) of valid package names, and
+    one line per refused entry naming it and its key ("profile packages.debian:
+    '-ox' is not a package name (...)"). None when the profile has no list here."""
     table = params.get("packages") or {}
     if not isinstance(table, dict):
-        return None
+        return None, []
     for key in (info.id, info.family):
         value = table.get(key) if key else None
         if isinstance(value, list) and value:
-            return [tuple(a.strip() for a in str(item).split("|") if a.strip()) for item in value]
-    return None
+            groups: list[tuple[str, ...]] = []
+            bad: list[str] = []
+            for item in value:
+                alts = [a.strip() for a in item.split("|") if a.strip()] if isinstance(item, str) else [item]
+                good, refused = names.partition(names.package_name, alts, info.family)
+                bad += [f"profile packages.{key}: {exc}" for exc in refused]
+                if good:
+                    groups.append(tuple(good))
+            return groups, bad
+    return None, []
+
+
+def _override_from(params: dict, info: OsInfo) -> list[tuple[str, ...]] | None:
+    return override_packages(params, info)[0]
 
 
 def virtualization_requirements(facts, params: dict) -> list[tuple[str, ...]] | None:
     """What packages.virtualization asks for on this root: per requirement the
     accepted names (the first is what gets installed); None for an unknown
-    distribution. ``params`` are the check's params (defaults merged)."""
+    distribution. ``params`` are the check's params (defaults merged). A profile's
+    own list counts as given, less its invalid names (``override_packages``)."""
     info = facts.os
-    return _override_from(params, info) or virt_requirements(info, facts.cpu.arch,
-                                                              bool(params.get("bridge_utils", True)))
+    override = _override_from(params, info)
+    if override is not None:
+        return override
+    return virt_requirements(info, facts.cpu.arch, bool(params.get("bridge_utils", True)))
 
 
 def missing_groups(reqs: list[tuple[str, ...]], found: dict) -> list[tuple[str, ...]]:
@@ -204,6 +223,9 @@ def _alts_text(alts: tuple[str, ...]) -> str:
 )
 def virtualization_packages(ctx: Ctx):
     info = ctx.facts.os
+    _, bad = override_packages(ctx.params, info)
+    if bad:
+        raise ProbeError("parameter packages", "; ".join(b[len("profile "):] for b in bad))
     reqs = virtualization_requirements(ctx.facts, ctx.params)
     if reqs is None:
         return unknown_os(ctx, "the QEMU/KVM and libvirt packages")
@@ -253,11 +275,13 @@ def _tool_package(tool: str, family: str) -> str:
     params={"tools": ["dmidecode", "python3"]},
 )
 def tools_installed(ctx: Ctx):
-    tools = [str(t) for t in ctx.params.get("tools") or []]
-    if not tools:
-        return passed("no tools asked for by the profile")
     info = ctx.facts.os
     family = info.family
+    tools, bad = profile_tools(ctx.params, family)
+    if bad:
+        raise ProbeError("parameter tools", "; ".join(str(b) for b in bad))
+    if not tools:
+        return passed("no tools asked for by the profile")
     present, missing, ev = [], [], []
     for tool in tools:
         binaries = TOOLS.get(tool, ((tool,), {}))[0]
@@ -287,6 +311,20 @@ def tools_installed(ctx: Ctx):
     to_install = list(dict.fromkeys(_tool_package(t, family) for t in missing))
     hint = install_command(info, to_install) or f"install {' '.join(to_install)} with the package manager"
     return failed(f"missing: {', '.join(missing)}", *ev, hint=hint)
+
+
+def profile_tools(params: dict, family: str | None) -> tuple[list[str], list[names.BadName]]:
+    """The profile's ``tools`` whose package (the tool itself when kvmprep does not know
+    it) is a valid package name for the family, and a BadName for each other one."""
+    good, bad = [], []
+    for tool in params.get("tools") or []:
+        try:
+            names.package_name(_tool_package(tool, family) if isinstance(tool, str) else tool, family)
+        except names.BadName as exc:
+            bad.append(exc if exc.name == tool else names.BadName(tool, "tool", f"its package {exc}"))
+            continue
+        good.append(tool)
+    return list(dict.fromkeys(good)), bad
 
 
 def tool_binaries(tool: str) -> tuple[str, ...]:

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 from .. import accounts
+from ..errors import ProbeError
+from ..names import BadName, group_name, partition, user_name
 from ..model import failed, passed, skipped, warned
 from ..registry import Ctx, check
 
@@ -32,6 +34,14 @@ def user_groups(ctx: Ctx):
     if user_src.startswith("/"):
         path, _, rest = user_src.partition(" ")
         user_src = f"{ctx.show(path)} {rest}".strip()
+    # the names end up in the hint's usermod command line: names only
+    _, bad = partition(group_name, ctx.params["groups"] or [])
+    if bad:
+        raise ProbeError("parameter groups", "; ".join(map(str, bad)))
+    try:
+        user_name(user)
+    except BadName as exc:
+        raise ProbeError(user_src, str(exc)) from None
     ev = [(user_src, user)]
     if user == "root":
         return passed("root needs no group membership", *ev)

@@ -31,6 +31,7 @@ from __future__ import annotations
 
 import re
 
+from checks import names
 from checks.kernel import ModuleState, norm_module
 from checks.bootcmdline import cmdline_value
 from checks.modprobe_conf import (MODPROBE_DIRS, ModprobeConfig, effective_conf_files, parse_modprobe_text,
@@ -38,30 +39,13 @@ from checks.modprobe_conf import (MODPROBE_DIRS, ModprobeConfig, effective_conf_
 
 from ..actions import LoadModule, RunCommand
 from ..bootloader import boot_arg_value, grub_with_arg, kernel_arg_proposal  # noqa: F401 (grub_with_arg: tests)
-from ..helpers import modules_listed_for_boot, write_file
+from ..helpers import modules_listed_for_boot, text_for_edit, write_file
 from ..registry import PlanCtx, Proposal, nothing, remediation
 
 NESTED_CONF = "/etc/modprobe.d/kvm-nested.conf"
 
 # Device nodes that prove a driver is present even without a /sys/module entry.
 _DEVICES = {"kvm": "/dev/kvm", "tun": "/dev/net/tun", "vhost_net": "/dev/vhost-net"}
-
-
-class NotEditable(Exception):
-    """A file kvmprep would edit line by line but cannot rewrite byte for byte."""
-
-
-def _text_for_edit(ctx: PlanCtx, path: str) -> str | None:
-    """A file's text for a line edit (None when absent); NotEditable when it is not UTF-8,
-    since decoding it with replacements would change bytes on lines kvmprep does not touch."""
-    data = ctx.host.read_bytes(path)
-    if data is None:
-        return None
-    try:
-        return data.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise NotEditable(f"{ctx.host.display(path)} is not UTF-8 text (byte {exc.start}): "
-                          "kvmprep edits only files it can rewrite byte for byte; edit it by hand") from None
 
 
 # ---- module state -----------------------------------------------------------------
@@ -102,6 +86,9 @@ def _load_now_and_at_boot(ctx: PlanCtx, modules: list[str], conf: str, why: str,
     lib/modules) is not listed; otherwise it is (KVM is worth a boot-time try).
     """
     prop = Proposal()
+    # module names only: modprobe's operand, one line of modules-load.d each
+    modules, bad = names.partition(names.module_name, modules)
+    prop.notes += [f"{b}: not loaded" for b in bad]
     listed = modules_listed_for_boot(ctx)
     blocked = _modprobe_config(ctx).install
     to_list, to_load, settled = [], [], []
@@ -134,10 +121,7 @@ def _load_now_and_at_boot(ctx: PlanCtx, modules: list[str], conf: str, why: str,
             prop.actions.append(LoadModule(module=name, runtime=True, why=why))
     if to_list:
         path = f"/etc/modules-load.d/{conf}"
-        try:
-            old = _text_for_edit(ctx, path)
-        except NotEditable as exc:
-            return nothing(str(exc))
+        old = text_for_edit(ctx, path)
         if old and old.strip():
             content = old + ("" if old.endswith("\n") else "\n") + "\n".join(to_list) + "\n"
         else:
@@ -334,6 +318,10 @@ def enable_nested(ctx: PlanCtx) -> Proposal:
         return nothing("no vendor KVM module known for this CPU (no proc/cpuinfo or not x86/POWER/s390x)")
     if mod == "kvm_pvm":
         return _nested_pvm(ctx)
+    try:  # modprobe's operand, a word of modprobe.d and of the kernel command line
+        names.module_name(mod)
+    except names.BadName as exc:
+        return nothing(f"the CPU's KVM module: {exc}: nested not enabled")
     state = _state(ctx, mod)
     if state.state in ("absent", "unknown") and not (state.state == "unknown" and ctx.offline):
         return nothing(f"{mod} is {'not in this kernel' if state.state == 'absent' else 'unknown'} ({state.source})")
@@ -359,18 +347,15 @@ def enable_nested(ctx: PlanCtx) -> Proposal:
 
     # 1. modprobe.d: options <mod> nested=1, and nothing read later turns it off
     changes: dict[str, str] = {}
-    try:
-        if cur is None or truthy(cur.value) is not True:
-            changes[NESTED_CONF] = _with_option(_text_for_edit(ctx, NESTED_CONF), mod, "nested", "1")
-            opt = _modprobe_config(ctx, changes).option(mod, "nested")
-            if opt is not None and truthy(opt.value) is not True and opt.file != NESTED_CONF \
-                    and opt.file.startswith("/etc/"):
-                changes[opt.file] = _with_option(_text_for_edit(ctx, opt.file), mod, "nested", "1")
-            elif opt is not None and truthy(opt.value) is not True and opt.file != NESTED_CONF:
-                prop.notes.append(f"'{opt.line}' in {ctx.host.display(opt.file)} is read after {NESTED_CONF} "
-                                  "and still wins: copy that file to /etc/modprobe.d/ and set nested=1 there")
-    except NotEditable as exc:
-        return nothing(str(exc))
+    if cur is None or truthy(cur.value) is not True:
+        changes[NESTED_CONF] = _with_option(text_for_edit(ctx, NESTED_CONF), mod, "nested", "1")
+        opt = _modprobe_config(ctx, changes).option(mod, "nested")
+        if opt is not None and truthy(opt.value) is not True and opt.file != NESTED_CONF \
+                and opt.file.startswith("/etc/"):
+            changes[opt.file] = _with_option(text_for_edit(ctx, opt.file), mod, "nested", "1")
+        elif opt is not None and truthy(opt.value) is not True and opt.file != NESTED_CONF:
+            prop.notes.append(f"'{opt.line}' in {ctx.host.display(opt.file)} is read after {NESTED_CONF} "
+                              "and still wins: copy that file to /etc/modprobe.d/ and set nested=1 there")
     eff = _modprobe_config(ctx, changes).option(mod, "nested")
     conf_ok = eff is not None and truthy(eff.value) is True
     held: list[str] = []

@@ -13,6 +13,8 @@ import re
 from checks import firewall as fw
 from checks.catalog import net as netcheck
 from checks.model import Status
+from checks.names import BadName, firewall_zone, is_valid, port, show
+from checks.names import hostname as host_name
 from checks.netconfig import parse_ini
 
 from ..actions import RunCommand
@@ -106,6 +108,11 @@ def add_hosts_entry(ctx: PlanCtx) -> Proposal:
     name = (ctx.facts.hostname or "").lower().rstrip(".")
     if not name or name in netcheck._BAD_HOSTNAMES:
         return nothing(f"no real hostname ({name or 'none'}): set one first (see net.hostname)")
+    try:  # one line, one name: nothing else gets into /etc/hosts
+        host_name(name)
+    except BadName as exc:
+        where = "the running system's hostname" if ctx.host.live else ctx.host.display("/etc/hostname")
+        return nothing(f"{where}: {exc}: {HOSTS} not changed (see net.hostname)")
     outcome = netcheck.net_hosts_entry(cctx)
     if outcome.status is Status.PASS:
         return nothing(outcome.detail)
@@ -116,16 +123,20 @@ def add_hosts_entry(ctx: PlanCtx) -> Proposal:
     short = name.split(".", 1)[0]
     domain = None if "." in name else netcheck._search_domain(cctx)
     fqdn = name if "." in name else (f"{short}.{domain}" if domain else None)
+    notes: list[str] = []
+    try:
+        host_name(fqdn or short)
+    except BadName as exc:  # the domain comes from the root's resolv.conf
+        notes.append(f"search domain in {ctx.host.display('/etc/resolv.conf')}: {exc}: only {short} is added")
+        fqdn = None
     names = [fqdn, short] if fqdn else [short]
-    text, problem = text_for_edit(ctx, HOSTS)
-    if problem:
-        return nothing(problem)
-    content, notes = hosts_edit(text, ip, names, {name, short, *([fqdn] if fqdn else [])})
+    text = text_for_edit(ctx, HOSTS)
+    content, edit_notes = hosts_edit(text, ip, names, {name, short, *([fqdn] if fqdn else [])})
     action = write_file(ctx, HOSTS, content, why=f"other hosts and libvirt resolve {name} to {ip}, "
                                                  "not to a loopback address")
     if action is None:
         return nothing(f"{HOSTS} already maps {name} to {ip} first")
-    return Proposal(actions=[action], notes=notes)
+    return Proposal(actions=[action], notes=notes + edit_notes)
 
 
 # ---- networkmanager-dns-none -------------------------------------------------------
@@ -281,13 +292,24 @@ def open_firewall_ports(ctx: PlanCtx) -> Proposal:
     cctx = check_ctx(ctx, "net.firewall-ports")
     host = ctx.host
     kind, rs, zone, closed, unknown, problem = _closed_ports(cctx)
+    refused = [f"profile ports: {show(s)} is not a port (N/tcp or N-M/udp): not opened"
+               for s in cctx.params["ports"] or [] if fw.parse_port_spec(s) is None]
     if problem:
-        return nothing(problem)
+        return nothing("; ".join([problem] + refused))
+    if kind == "firewalld":
+        try:  # a zone name, never an option or a path (the offline edit writes zones/<zone>.xml)
+            firewall_zone(zone)
+        except BadName as exc:
+            conf = host.display(f"{fw.FIREWALLD_ETC}/firewalld.conf")
+            return nothing(f"firewalld zone of this host (DefaultZone in {conf} or the uplink's zone): {exc}: "
+                           "no port opened")
+    closed = [s for s in closed if is_valid(port, _fwd_port(s))]
     undecided = f"; cannot decide statically for {', '.join(unknown)} (left as they are)" if unknown else ""
     if not closed:
-        return nothing(f"{kind} already lets in every port the profile lists{undecided}")
+        return nothing("; ".join([f"{kind} already lets in every port the profile lists{undecided}"] + refused))
     shown = ", ".join(s.text for s in closed)
-    notes = [f"cannot decide statically whether {', '.join(unknown)} get through: not changed"] if unknown else []
+    notes = refused + ([f"cannot decide statically whether {', '.join(unknown)} get through: not changed"]
+                       if unknown else [])
     ssh = host.env.get("SSH_CONNECTION")
     if ssh:
         notes.append(f"connected over SSH ({ssh}): kvmprep only adds allow rules, never changes the default "
@@ -318,9 +340,7 @@ def open_firewall_ports(ctx: PlanCtx) -> Proposal:
                 title=f"open {shown} in firewalld zone {zone} (permanent configuration)", why=why)], notes=notes)
         src = fw.firewalld_file(host, "zones", zone)
         path = f"{fw.FIREWALLD_ETC}/zones/{zone}.xml"
-        text, problem = text_for_edit(ctx, src) if src else (None, None)
-        if problem:
-            return nothing(problem)
+        text = text_for_edit(ctx, src) if src else None
         content = zone_xml_with_ports(text, closed) if text is not None else None
         if content is None:
             return nothing(f"cannot edit firewalld zone {zone} ({host.display(src or path)} missing or without "

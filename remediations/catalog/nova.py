@@ -99,9 +99,7 @@ def configure_nova(ctx: PlanCtx) -> Proposal:
     texts: dict[str, str] = {}
     values: dict[str, tuple[str, str]] = {}
     for path in files:
-        text, problem = text_for_edit(ctx, path)
-        if problem:
-            return nothing(problem)
+        text = text_for_edit(ctx, path)
         if text is None:
             continue
         texts[path] = text

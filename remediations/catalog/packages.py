@@ -4,10 +4,15 @@ What is missing is decided exactly as the checks decide it (the functions of
 ``checks.catalog.packages``, asked of the root's own package database), and
 only that is installed, under the distribution's names:
 
-    apt     DEBIAN_FRONTEND=noninteractive apt-get install -y NAMES
+    apt     DEBIAN_FRONTEND=noninteractive apt-get install -y -- NAMES
             (apt-get update first only when /var/lib/apt/lists holds no index)
     dnf     dnf -y install NAMES            (yum on EL 7 and Amazon Linux 2)
     zypper  zypper --non-interactive install NAMES
+
+Every name is a valid package name of the distribution (``checks.names``)
+before it gets here: the profile's entries that are not are left out with a
+note naming them. apt-get also gets ``--`` before the names; dnf does not
+(dnf5 refuses ``--``), nor do yum and zypper (not verified here).
 
 On any root other than "/" the package manager is pointed at it:
 ``dnf --installroot=DIR --releasever=MAJOR``, ``zypper --root DIR``, and
@@ -32,7 +37,7 @@ from __future__ import annotations
 import re
 from dataclasses import asdict
 
-from checks import pkgdb
+from checks import names, pkgdb
 from checks.catalog import packages as pkgchecks
 from checks.errors import NeedsRoot, ProbeError, ToolMissing
 
@@ -88,8 +93,10 @@ def apt_options(ctx: PlanCtx) -> list[str]:
     root = offline_root(ctx)
     opts: list[str] = []
     if root:
+        # dpkg reads its log file from this machine's dpkg.cfg: point it into the root too
         for o in (f"Dir={root}", f"Dir::State::status={root}/var/lib/dpkg/status",
-                  f"DPkg::Options::=--root={root}", f"DPkg::Options::=--admindir={root}/var/lib/dpkg"):
+                  f"DPkg::Options::=--root={root}", f"DPkg::Options::=--admindir={root}/var/lib/dpkg",
+                  f"DPkg::Options::=--log={root}/var/log/dpkg.log"):
             opts += ["-o", o]
     if apt_sources_are_local(ctx):
         opts += ["-o", "APT::Sandbox::User=root"]
@@ -132,6 +139,9 @@ def install_actions(ctx: PlanCtx, rid: str, packages: list[str], why: str) -> tu
     """The actions (and notes) of remediation ``rid`` that install ``packages`` into the root."""
     info = ctx.facts.os
     pm = info.package_manager
+    _, bad = names.partition(names.package_name, packages, info.family)
+    if bad:  # the planners pass only valid names: this is the last line of defence
+        raise CannotPlan("; ".join(str(b) for b in bad) + ": nothing installed")
     root = offline_root(ctx)
     notes: list[str] = []
     actions: list[Action] = []
@@ -143,7 +153,7 @@ def install_actions(ctx: PlanCtx, rid: str, packages: list[str], why: str) -> tu
         opts = apt_options(ctx)
         if not apt_lists_present(ctx):
             cmds.append(Cmd(["apt-get", *opts, "update"], dict(APT_ENV)))
-        cmds.append(Cmd(["apt-get", *opts, "install", "-y", *packages], dict(APT_ENV)))
+        cmds.append(Cmd(["apt-get", *opts, "install", "-y", "--", *packages], dict(APT_ENV)))
     elif pm in ("dnf", "yum", "zypper"):
         env: dict[str, str] = {}
         if root:
@@ -224,7 +234,10 @@ def _unreadable(exc: Exception) -> Proposal:
 )
 def install_virtualization_packages(ctx: PlanCtx) -> Proposal:
     params = check_params(ctx, "packages.virtualization")
-    notes: list[str] = []
+    # the profile's own names that are not package names: left out, said in a note
+    _, bad = pkgchecks.override_packages(params, ctx.facts.os)
+    refused = [f"{b}: not installed" for b in bad]
+    notes: list[str] = list(refused)
     try:
         groups, _ = pkgchecks.missing_virtualization_packages(ctx.host, ctx.facts, params)
     except LookupError:
@@ -241,6 +254,8 @@ def install_virtualization_packages(ctx: PlanCtx) -> Proposal:
         return nothing(f"unknown distribution ({info.name or info.id or 'no os-release'}): the names of the "
                        "QEMU/KVM and libvirt packages are unknown")
     if not groups:
+        if refused:
+            return nothing("; ".join(refused))
         return nothing("QEMU/KVM, libvirt and virt-install are installed")
     packages = list(dict.fromkeys(_pick(ctx, alts) for alts in groups))
     try:
@@ -264,10 +279,12 @@ def install_virtualization_packages(ctx: PlanCtx) -> Proposal:
                 "them. Undo lists them (removes them only with --remove-packages).",
 )
 def install_tools(ctx: PlanCtx) -> Proposal:
-    tools = [str(t) for t in check_params(ctx, "packages.tools").get("tools") or []]
-    if not tools:
-        return nothing("the profile asks for no tools")
     info = ctx.facts.os
+    tools, bad = pkgchecks.profile_tools(check_params(ctx, "packages.tools"), info.family)
+    # the profile's entries that are not package names: left out, said in a note
+    refused = [f"profile tools: {b}: not installed" for b in bad]
+    if not tools:
+        return nothing("; ".join(refused) if refused else "the profile asks for no tools")
     if info.package_manager is None:
         return nothing(f"unknown distribution ({info.name or info.id or 'no os-release'}): the package "
                        "names of the tools are unknown")
@@ -276,9 +293,9 @@ def install_tools(ctx: PlanCtx) -> Proposal:
     except NeedsRoot as exc:
         return _unreadable(exc)
     if not missing:
-        return nothing(f"all present: {', '.join(tools)}")
-    notes = [f"package database not read ({problem}): every tool without its binary counts as missing"] \
-        if problem else []
+        return nothing("; ".join([f"all present: {', '.join(tools)}"] + refused))
+    notes = refused + ([f"package database not read ({problem}): every tool without its binary counts as "
+                        "missing"] if problem else [])
     packages = list(dict.fromkeys(pkgchecks.tool_package(t, info.family) for t in missing))
     try:
         actions, more = install_actions(ctx, "install-tools", packages,

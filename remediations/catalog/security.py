@@ -12,7 +12,7 @@ from checks.bootcmdline import cmdline_value
 from checks.catalog.security import _CONFIG, _needs_kernel_arg, _next_boot_args, _selinux_config
 
 from ..actions import AddKernelArgs, RunCommand
-from ..helpers import check_ctx, write_file
+from ..helpers import check_ctx, text_for_edit, write_file
 from ..registry import PlanCtx, Proposal, nothing, remediation
 
 
@@ -50,7 +50,7 @@ def _setenforce(ctx: PlanCtx, prop: Proposal) -> None:
 
 
 def _config_action(ctx: PlanCtx, mode: str, reboot: bool):
-    text = ctx.host.read_text(_CONFIG)
+    text = text_for_edit(ctx, _CONFIG)
     if text is None:
         return None, "missing"
     current, said = _selinux_config(text)
@@ -112,7 +112,7 @@ def disable_selinux(ctx: PlanCtx) -> Proposal:
 )
 def selinux_permissive(ctx: PlanCtx) -> Proposal:
     prop = Proposal()
-    text = ctx.host.read_text(_CONFIG)
+    text = text_for_edit(ctx, _CONFIG)
     current, said = _selinux_config(text)
     if current not in (None, "disabled", "permissive"):  # enforcing, or unusable
         action = write_file(ctx, _CONFIG, _set_mode(text or "", "permissive"),

@@ -14,7 +14,7 @@ from checks.catalog.services import MOD_SOCKETS, libvirt_model
 from checks.catalog.timesync import _survey
 
 from ..actions import EnableUnits
-from ..helpers import check_ctx, enable_units_action
+from ..helpers import check_ctx, enable_units_action, refused_units
 from ..registry import PlanCtx, Proposal, after_packages, nothing, remediation
 
 # libvirt's log and lock daemons: the modular daemons need them as the monolithic one does
@@ -32,7 +32,8 @@ def _no_pid1_note(units_: list[str], how: str) -> str:
 
 
 def _enable(ctx: PlanCtx, wanted: list[str], why: str, start: bool = True) -> EnableUnits | None:
-    """EnableUnits for what is missing; on a live host without systemd, enable only (no --now)."""
+    """EnableUnits for what is missing; on a live host without systemd, enable only (no --now).
+    ``wanted`` are unit names (``refused_units`` said so)."""
     action = enable_units_action(ctx, wanted, why)
     if action is None:
         return None
@@ -78,6 +79,9 @@ def enable_libvirt(ctx: PlanCtx) -> Proposal:
         masked = _masked(ctx, wanted)
         wanted = [u for u in wanted if u not in masked]
         label, daemon = "virtqemud (modular)", "virtqemud -d"
+    refused = refused_units(wanted, "libvirt's units")
+    if refused:
+        return nothing(refused)
     why = f"libvirt's {label} model ({m.why}): virsh and the platforms talk to it"
     prop = Proposal()
     action = _enable(ctx, wanted, why)
@@ -221,6 +225,9 @@ def enable_time_sync(ctx: PlanCtx) -> Proposal:
         return _install_chrony(ctx, want)
     prefer = "chrony.service" if ctx.facts.os.family == "debian" else None
     unit = chosen.enabled or _real_unit(ctx, chosen.units, prefer)
+    refused = refused_units([unit], f"{chosen.name}'s unit")
+    if refused:
+        return nothing(refused)
     if _masked(ctx, [unit]):
         return nothing(f"{unit} is masked by the administrator: kvmprep leaves a mask alone "
                        f"(systemctl unmask {unit}, then plan again)")

@@ -5,12 +5,13 @@ from __future__ import annotations
 
 import stat as stat_mod
 
+from checks import names
 from checks.accounts import groups_of, read_groups, read_users
 from checks.catalog.kvm import _policy_ok, _udev_kvm_rule
 from checks.catalog.user import _ALIASES
 
 from ..actions import AddUserToGroups, RunCommand
-from ..helpers import check_ctx, write_file
+from ..helpers import check_ctx, text_for_edit, write_file
 from ..registry import PlanCtx, Proposal, nothing, remediation
 
 RULE_FILE = "/etc/udev/rules.d/65-kvm.rules"
@@ -77,7 +78,7 @@ def fix_kvm_permissions(ctx: PlanCtx) -> Proposal:
     rule = _udev_kvm_rule(check_ctx(ctx, "kvm.device-access"))
     group, mode = _rule_mode(rule)
     if not _policy_ok(group, mode):
-        action = write_file(ctx, RULE_FILE, _rule_text(host.read_text(RULE_FILE)),
+        action = write_file(ctx, RULE_FILE, _rule_text(text_for_edit(ctx, RULE_FILE)),
                             why='udev creates /dev/kvm as group kvm, mode 0660 (now: '
                                 + (f'group {group}, mode {mode:04o}' if rule else 'no rule, root:root 0600') + ")")
         if action:
@@ -136,13 +137,17 @@ def add_user_to_groups(ctx: PlanCtx) -> Proposal:
     host = ctx.host
     params = check_ctx(ctx, "user.groups").params
     if params.get("user"):
-        user, source = str(params["user"]), "profile parameter user"
+        user, source = params["user"], "profile parameter user"
     else:
         user, source = ctx.facts.user
     if user is None:
         return nothing(f"cannot tell who runs kvmprep ({source}); name the admin with user.groups' user parameter")
     if user == "root":
         return nothing("root needs no group membership (run kvmprep through sudo to add your own user)")
+    try:
+        names.user_name(user)
+    except names.BadName as exc:  # never an option or two words for usermod
+        return nothing(f"{source}: {exc}: no group added")
     if host.read_text("/etc/group") is None:
         return nothing("no /etc/group in the root")
     if user not in read_users(host):
@@ -150,8 +155,9 @@ def add_user_to_groups(ctx: PlanCtx) -> Proposal:
                        "add it to the groups in the directory")
     groups = read_groups(host)
     member_of = groups_of(host, user)
-    add, absent, notes = [], [], []
-    for g in (str(x) for x in params.get("groups") or []):
+    wanted, bad = names.partition(names.group_name, params.get("groups") or [])
+    add, absent, notes = [], [], [f"profile groups: {b}: not added" for b in bad]
+    for g in wanted:
         name = g if g in groups else next((a for a in _ALIASES.get(g, ()) if a in groups), None)
         if name is None:
             absent.append(g)
@@ -162,8 +168,8 @@ def add_user_to_groups(ctx: PlanCtx) -> Proposal:
                else "the virtualization packages create it (install-virtualization-packages)")
         notes.append(f"group {g} does not exist yet: {who}; plan again afterwards")
     if not add:
-        have = [g for g in member_of if g in groups and (g in params["groups"] or any(
-            g in _ALIASES.get(w, ()) for w in params["groups"]))]
+        have = [g for g in member_of if g in groups and (g in wanted or any(
+            g in _ALIASES.get(w, ()) for w in wanted))]
         return nothing((f"{user} is already in {', '.join(sorted(have))}" if have else f"{user}: nothing to add")
                        + (f"; {'; '.join(notes)}" if notes else ""))
     prop = Proposal(notes=notes)
