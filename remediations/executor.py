@@ -370,8 +370,11 @@ def _undo_one(journal, host, apply_id, on_event, remove_packages, result, skip_b
             result.reverted.append(f"{action.summary()}: {message}")
             journal.append({"apply": apply_id, "event": "undone", "step": si, "action": ai, "message": message})
             ax.log(f"undo: {message}")
-        except (ActionFailed, BadEntry, OSError) as exc:
-            why = exc.message if isinstance(exc, ActionFailed) else str(exc)
+        except (ActionFailed, BadEntry, OSError, TypeError, AttributeError, ValueError, KeyError) as exc:
+            # a before/after state that is not what kvmprep records ends here, for this action alone
+            why = exc.message if isinstance(exc, ActionFailed) else (
+                str(exc) if isinstance(exc, (BadEntry, OSError)) else
+                f"the journal's record of it is not what kvmprep writes ({type(exc).__name__}: {exc})")
             result.left.append(f"{action.summary()}: {why}")
             journal.append({"apply": apply_id, "event": "undo-failed", "step": si, "action": ai, "error": why})
             ax.log(f"undo FAILED: {why}")

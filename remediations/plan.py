@@ -8,6 +8,7 @@ import datetime
 from dataclasses import dataclass, field
 
 from checks import __version__
+from checks.errors import NeedsRoot, ProbeError, ToolMissing
 from checks.facts import Facts
 from checks.host import Host
 from checks.model import Status
@@ -151,7 +152,12 @@ def build_plan(host: Host, facts: Facts, report=None, fix_ids: list[str] | None 
                 manual=manual)
     for rid in chosen:
         spec = catalogue[rid]
-        proposal = spec.planner(ctx)
+        try:
+            proposal = spec.planner(ctx)
+        except (ProbeError, NeedsRoot, ToolMissing) as exc:
+            # a file it must read is unreadable (a FIFO or device in an image...): that fix alone
+            plan.nothing_to_do[rid] = f"cannot plan it: {exc}"
+            continue
         if proposal.nothing is not None or not proposal.actions:
             # notes and reasons may quote a line of a file: shown as they are, readably
             plan.nothing_to_do[rid] = readable(proposal.nothing or "nothing to change")

@@ -521,3 +521,29 @@ def test_a_temp_file_left_by_a_killed_apply_is_cleaned_by_the_next(kvm_root):
     assert r.returncode == 0, r.stdout + r.stderr
     assert not stale.exists()
     assert "left by a kvmprep that was killed" in (kvm_root.path / "var/log/kvmprep/kvmprep.log").read_text()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="mknod needs root")
+def test_a_device_where_a_fix_reads_is_not_read_into_the_plan(root):
+    root.use("os/debian_10")
+    root.write("etc/hostname", "vmhost\n")
+    os.mknod(root.path / "etc/hosts", stat.S_IFBLK | 0o644, os.makedev(7, 0))
+    r = kvmprep("plan", "--root", str(root.path), "--fix", "add-hosts-entry")
+    assert r.returncode == 0, r.stderr
+    assert "cannot plan it" in r.stdout and "not a regular file (a block device)" in r.stdout
+
+
+def test_journal_fields_of_the_wrong_type_fail_that_action_alone(kvm_root):
+    _applied(kvm_root)
+
+    def edit(records):
+        for r in records:
+            if r["event"] == "after" and r["action"] == 0 and r["step"] == 0:
+                r["after"] = ["not", "a", "mapping"]
+            if r["event"] == "before" and r["step"] == 1:
+                r["step"] = "1"  # not a number: that record counts for nothing
+
+    _edit_journal(kvm_root, edit)
+    r = kvmprep("undo", "--root", str(kvm_root.path), "--yes")
+    assert r.returncode == 1, r.stdout + r.stderr
+    assert "Traceback" not in r.stdout
