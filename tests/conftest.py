@@ -12,6 +12,7 @@ from checks.facts import Facts
 from checks.host import Host
 from checks.registry import all_checks
 from checks.runner import run_one
+from pkgroots import deb_repo, rpm_repo  # noqa: F401  (session fixtures for every test module)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -89,6 +90,32 @@ def terminal(tmp_path):
     yield start
     for t in opened:
         t.close()
+
+
+@pytest.fixture
+def kvm_root(root):
+    """An offline Intel host whose kernel has kvm, kvm_intel and tun as modules."""
+    rel = "5.14.0-362.el9.x86_64"
+    root.use("cpu/x86_64-64cpu-linux6.2").use("os/centos_8_1")
+    root.write("proc/version", f"Linux version {rel} (mockbuild@) (gcc) #1 SMP\n")
+    root.write(f"lib/modules/{rel}/modules.dep",
+               "kernel/arch/x86/kvm/kvm.ko.xz:\nkernel/arch/x86/kvm/kvm-intel.ko.xz: kernel/arch/x86/kvm/kvm.ko.xz\n"
+               "kernel/drivers/net/tun.ko.xz:\n")
+    root.write(f"lib/modules/{rel}/modules.builtin", "")
+    return root
+
+
+@pytest.fixture
+def tools_root(tmp_path, deb_repo):
+    """A Debian 12 root with a real CPU's /proc/cpuinfo, whose stub apt
+    repository offers the tools (dmidecode...) and the virtualization stack."""
+    from pkgroots import debian_root, require
+
+    require("apt-get", "dpkg")
+    r = debian_root(tmp_path / "root", deb_repo)
+    (r / "proc").mkdir(exist_ok=True)
+    (r / "proc/cpuinfo").write_text((FIXTURES / "cpu/x86_64-64cpu-linux6.2/proc/cpuinfo").read_text())
+    return r
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from installed import PACKAGES, find_python
-from pkgroots import debian_root, deb_repo, dpkg_installed, require  # noqa: F401  (session fixture)
+from pkgroots import dpkg_installed
 from terminal import non_ascii
 
 FIXTURES = Path(__file__).parent / "fixtures"
@@ -106,15 +106,6 @@ def test_check_json_with_no_site_packages(bundle, python, empty, cache):
     with zipfile.ZipFile(bundle) as zf:
         expected = json.loads(zf.read("kvmprep_bundle.json"))["kvmprep"]
     assert version.stdout.strip() == f"kvmprep {expected}"
-
-
-@pytest.fixture
-def tools_root(tmp_path, deb_repo) -> Path:  # noqa: F811
-    require("apt-get", "dpkg")
-    r = debian_root(tmp_path / "root", deb_repo)
-    (r / "proc").mkdir(exist_ok=True)
-    (r / "proc/cpuinfo").write_text((FIXTURES / "cpu/x86_64-64cpu-linux6.2/proc/cpuinfo").read_text())
-    return r
 
 
 @pytest.mark.parametrize("python", pythons())

@@ -19,19 +19,6 @@ from pkgroots import debian_root, deb_repo, dpkg_installed, repo_without, requir
 from remediations.journal import Journal
 
 TOP = Path(__file__).resolve().parent.parent
-REL = "5.14.0-362.el9.x86_64"
-
-
-@pytest.fixture
-def kvm_root(root):
-    """An offline Intel host whose kernel has kvm, kvm_intel and tun as modules."""
-    root.use("cpu/x86_64-64cpu-linux6.2").use("os/centos_8_1")
-    root.write("proc/version", f"Linux version {REL} (mockbuild@) (gcc) #1 SMP\n")
-    root.write(f"lib/modules/{REL}/modules.dep",
-               "kernel/arch/x86/kvm/kvm.ko.xz:\nkernel/arch/x86/kvm/kvm-intel.ko.xz: kernel/arch/x86/kvm/kvm.ko.xz\n"
-               "kernel/drivers/net/tun.ko.xz:\n")
-    root.write(f"lib/modules/{REL}/modules.builtin", "")
-    return root
 
 
 def kvmprep(*args, env=None, **kw):

@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 
 from installed import PACKAGES, shipped_files
-from pkgroots import debian_root, deb_repo, require  # noqa: F401  (session fixture)
 
 FIXTURES = Path(__file__).parent / "fixtures"
 
@@ -77,16 +76,6 @@ def test_check_json_from_the_install(installed, tmp_path):
     assert doc["tool"]["name"] == "kvmprep" and doc["summary"], doc.keys()
     assert len(doc["checks"]) > 30
     assert "Traceback" not in r.stderr
-
-
-@pytest.fixture
-def tools_root(tmp_path, deb_repo) -> Path:  # noqa: F811
-    """A Debian 12 root whose stub apt repository offers the tools (dmidecode...)."""
-    require("apt-get", "dpkg")
-    r = debian_root(tmp_path / "root", deb_repo)
-    (r / "proc").mkdir(exist_ok=True)
-    (r / "proc/cpuinfo").write_text((FIXTURES / "cpu/x86_64-64cpu-linux6.2/proc/cpuinfo").read_text())
-    return r
 
 
 def test_plan_and_dry_run_from_the_install(installed, tools_root, tmp_path):

@@ -17,7 +17,6 @@ import pytest
 
 from checks.files import NotRegular, TooLarge, load_yaml_untrusted, read_regular
 from checks.host import Host
-from pkgroots import deb_repo  # noqa: F401  (session fixture)
 
 TOP = Path(__file__).resolve().parent.parent
 BOMB = 'a: &a ["x", "x", "x", "x", "x", "x", "x", "x", "x"]\n' + "".join(
@@ -189,19 +188,6 @@ def test_ascii_only_output_escapes_instead_of_crashing(root):
 # ------------------------------------------- a saved plan is intent, not code
 
 
-@pytest.fixture
-def kvm_root(root):
-    """An offline Intel host whose kernel has kvm, kvm_intel and tun as modules."""
-    rel = "5.14.0-362.el9.x86_64"
-    root.use("cpu/x86_64-64cpu-linux6.2").use("os/centos_8_1")
-    root.write("proc/version", f"Linux version {rel} (mockbuild@) (gcc) #1 SMP\n")
-    root.write(f"lib/modules/{rel}/modules.dep",
-               "kernel/arch/x86/kvm/kvm.ko.xz:\nkernel/arch/x86/kvm/kvm-intel.ko.xz: kernel/arch/x86/kvm/kvm.ko.xz\n"
-               "kernel/drivers/net/tun.ko.xz:\n")
-    root.write(f"lib/modules/{rel}/modules.builtin", "")
-    return root
-
-
 def _plan_file(kvm_root, tmp_path, fixes="load-kvm-modules,enable-nested") -> tuple[Path, dict]:
     f = tmp_path / "plan.json"
     r = kvmprep("plan", "--root", str(kvm_root.path), "--fix", fixes, "--format", "json", "-o", str(f))
@@ -362,6 +348,18 @@ def _start(records) -> dict:
     return next(r for r in records if r["event"] == "start")
 
 
+def _inject(action: dict):
+    """A journal edit: one more action in the first step, recorded as done."""
+    def edit(records):
+        start = _start(records)
+        actions = start["plan"]["steps"][0]["actions"]
+        actions.append({"why": "", "reboot": False, "runtime": False, **action})
+        for event in ("before", "after"):
+            records.append({"apply": start["apply"], "event": event, "step": 0, "action": len(actions) - 1,
+                            event: {}})
+    return edit
+
+
 def test_journal_path_outside_the_root_is_not_touched(kvm_root, tmp_path):
     victim, before = _victim(tmp_path)
     _applied(kvm_root)
@@ -383,16 +381,8 @@ def test_journal_injected_undo_command_does_not_run(kvm_root, tmp_path):
     marker = tmp_path / "INJECTED"
     _applied(kvm_root)
 
-    def edit(records):
-        start = _start(records)
-        start["plan"]["steps"][0]["actions"].append({"kind": "run", "argv": ["true"], "undo_argv": ["touch", str(marker)],
-                                                     "env": {}, "title": "", "undo_at_end": False, "why": "",
-                                                     "reboot": False, "runtime": False})
-        n = len(start["plan"]["steps"][0]["actions"]) - 1
-        records.append({"apply": start["apply"], "event": "before", "step": 0, "action": n, "before": {}})
-        records.append({"apply": start["apply"], "event": "after", "step": 0, "action": n, "after": {}})
-
-    _edit_journal(kvm_root, edit)
+    _edit_journal(kvm_root, _inject({"kind": "run", "argv": ["true"], "undo_argv": ["touch", str(marker)],
+                                     "env": {}, "title": "", "undo_at_end": False}))
     r = kvmprep("undo", "--root", str(kvm_root.path), "--yes")
     assert r.returncode == 1 and "is not one kvmprep writes" in r.stdout, r.stdout
     assert not marker.exists()
@@ -402,16 +392,8 @@ def test_journal_injected_undo_command_does_not_run(kvm_root, tmp_path):
 def test_journal_env_and_other_root_are_refused(kvm_root, tmp_path):
     _applied(kvm_root)
 
-    def edit(records):
-        start = _start(records)
-        start["plan"]["steps"][0]["actions"].append({"kind": "enable-units", "units": ["x.service"],
-                                                     "root": str(tmp_path / "other"), "now": False, "why": "",
-                                                     "reboot": False, "runtime": False})
-        n = len(start["plan"]["steps"][0]["actions"]) - 1
-        records.append({"apply": start["apply"], "event": "before", "step": 0, "action": n, "before": {}})
-        records.append({"apply": start["apply"], "event": "after", "step": 0, "action": n, "after": {}})
-
-    _edit_journal(kvm_root, edit)
+    _edit_journal(kvm_root, _inject({"kind": "enable-units", "units": ["x.service"],
+                                     "root": str(tmp_path / "other"), "now": False}))
     r = kvmprep("undo", "--root", str(kvm_root.path), "--yes")
     assert r.returncode == 1 and "acts on root" in r.stdout, r.stdout
 
@@ -457,13 +439,12 @@ def test_missing_backup_and_garbage_line_still_undo_the_rest_and_can_be_finished
     assert done.returncode == 0 and "Nothing to undo" in done.stdout
 
 
-def test_an_apply_killed_in_its_first_action_is_undoable(tmp_path, deb_repo):  # noqa: F811
+def test_an_apply_killed_in_its_first_action_is_undoable(tools_root):
     """apt goes on installing after kvmprep is SIGKILLed: the journal's
     'before' (written before the command ran) is enough for undo to find it."""
-    from pkgroots import debian_root, dpkg_installed, require
+    from pkgroots import dpkg_installed
 
-    require("apt-get", "dpkg")
-    root = debian_root(tmp_path / "r", deb_repo)
+    root = tools_root
     r = kvmprep("apply", "--root", str(root), "--fix", "install-tools", "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
     journal = root / "var/lib/kvmprep/journal"
@@ -476,13 +457,12 @@ def test_an_apply_killed_in_its_first_action_is_undoable(tmp_path, deb_repo):  #
 
 
 @pytest.mark.parametrize("link", ["var/log", "usr/share"])
-def test_package_manager_is_not_run_through_a_symlink_out_of_the_root(tmp_path, deb_repo, link):  # noqa: F811
+def test_package_manager_is_not_run_through_a_symlink_out_of_the_root(tmp_path, tools_root, link):
     """dpkg unpacks by path and apt/dpkg log by path: an absolute symlink in
     the image would take them onto this machine."""
-    from pkgroots import debian_root, dpkg_installed, require
+    from pkgroots import dpkg_installed
 
-    require("apt-get", "dpkg")
-    root = debian_root(tmp_path / "r", deb_repo)
+    root = tools_root
     outside = tmp_path / "outside" / "dir"
     outside.mkdir(parents=True)
     target = root / link
@@ -499,11 +479,8 @@ def test_package_manager_is_not_run_through_a_symlink_out_of_the_root(tmp_path, 
     assert "dmidecode" not in dpkg_installed(root)
 
 
-def test_apt_and_dpkg_log_inside_the_root(tmp_path, deb_repo):  # noqa: F811
-    from pkgroots import debian_root, require
-
-    require("apt-get", "dpkg")
-    root = debian_root(tmp_path / "r", deb_repo)
+def test_apt_and_dpkg_log_inside_the_root(tools_root):
+    root = tools_root
     host_log = Path("/var/log/dpkg.log")
     size = host_log.stat().st_size if host_log.exists() else 0
     r = kvmprep("apply", "--root", str(root), "--fix", "install-tools", "--yes")
