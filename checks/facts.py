@@ -75,7 +75,7 @@ class Facts:
     # ---- distribution -------------------------------------------------
     @property
     def os(self) -> OsInfo:
-        return self._memo("os", lambda: detect_os(self.host.read_text))
+        return self._memo("os", lambda: detect_os(self.host.read_text, self.host.exists))
 
     # ---- CPU ------------------------------------------------------------
     @property
@@ -85,10 +85,32 @@ class Facts:
     @property
     def cpu(self) -> CpuInfo:
         def compute():
-            info = parse_cpuinfo(self.cpuinfo_text or "")
+            text = self.cpuinfo_text or ""
+            info = parse_cpuinfo(text if self.cpuinfo_state == "ok" else "")
             info.arch = self._arch_and_source(info.arch)[0]
             return info
         return self._memo("cpu", compute)
+
+    @property
+    def cpuinfo_state(self) -> str:
+        """"ok", "missing", or "garbled": present but not cpuinfo text (binary
+        bytes, no "processor" line). A garbled one counts as unreadable for
+        every CPU check alike, never as a CPU without features."""
+        def compute():
+            text = self.cpuinfo_text
+            if not text or not text.strip():
+                return "missing"
+            keys = parse_cpuinfo(text).raw_keys
+            if "\ufffd" in text or "\0" in text or not ("processor" in keys or "# processors" in keys):
+                return "garbled"
+            return "ok"
+        return self._memo("cpuinfo_state", compute)
+
+    def cpuinfo_unseen(self) -> tuple[str, str]:
+        """Why the CPU cannot be seen, and the evidence value for /proc/cpuinfo."""
+        if self.cpuinfo_state == "garbled":
+            return "/proc/cpuinfo in the root is not cpuinfo text (binary or garbled bytes)", "unreadable"
+        return "no /proc/cpuinfo in the root to read", "missing"
 
     def _arch_and_source(self, cpuinfo_arch: str | None) -> tuple[str | None, str]:
         """The root's architecture and where it was read: uname when live, else

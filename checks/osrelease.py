@@ -29,18 +29,33 @@ class OsInfo:
     like: list[str] = field(default_factory=list)
     codename: str | None = None
     source: str | None = None  # the file it came from
+    # for an ID kvmprep does not know: the family the root's files show, and which files
+    evidence: tuple[str, str, str | None] | None = None  # (family, what showed it, package manager)
 
     @property
-    def family(self) -> str:
-        ids = [self.id or ""] + self.like
-        for i in ids:
+    def family_by_id(self) -> str:
+        for i in [self.id or ""] + self.like:
             if i in _DEBIAN_IDS:
                 return "debian"
-            if i in _RHEL_IDS:
+            if i in _RHEL_IDS or i in ("redhat", "centos-stream"):
                 return "rhel"
             if i in _SUSE_IDS or i.startswith("opensuse") or i == "suse":
                 return "suse"
         return "unsupported"
+
+    @property
+    def family(self) -> str:
+        fam = self.family_by_id
+        return self.evidence[0] if fam == "unsupported" and self.evidence else fam
+
+    @property
+    def family_reason(self) -> str:
+        """How the family was decided, for the admin."""
+        if self.family_by_id != "unsupported":
+            return "ID=" + (self.id or "") + (f", ID_LIKE={' '.join(self.like)}" if self.like else "")
+        if self.evidence:
+            return f"{self.evidence[1]} (no ID or ID_LIKE kvmprep knows)"
+        return "no ID, ID_LIKE, release file or package manager kvmprep knows"
 
     @property
     def major(self) -> int | None:
@@ -49,6 +64,8 @@ class OsInfo:
 
     @property
     def package_manager(self) -> str | None:
+        if self.family_by_id == "unsupported" and self.evidence:
+            return self.evidence[2]
         fam = self.family
         if fam == "debian":
             return "apt"
@@ -72,6 +89,7 @@ class OsInfo:
             "name": self.name,
             "like": self.like,
             "family": self.family,
+            "family_from": self.family_reason,
             "package_manager": self.package_manager,
             "source": self.source,
         }
@@ -113,8 +131,53 @@ _LEGACY_NAMES = [
 ]
 
 
-def detect_os(read_text) -> OsInfo:
-    """``read_text(path) -> str | None`` is the host's reader."""
+def detect_os(read_text, exists=None) -> OsInfo:
+    """``read_text(path) -> str | None`` and ``exists(path) -> bool`` are the
+    host's. Where the ID is one kvmprep does not know, the family comes from
+    the root's own files (``family_evidence``)."""
+    info = _detect_os(read_text)
+    if exists is not None and info.family_by_id == "unsupported":
+        info.evidence = family_evidence(exists)
+    return info
+
+
+# (family, files any of which shows it); then (family, package database, tools, manager)
+_RELEASE_EVIDENCE = (("debian", ("/etc/debian_version",)),
+                     ("rhel", ("/etc/redhat-release",)),
+                     ("suse", ("/etc/SuSE-release", "/etc/SUSE-brand")))
+_TOOL_EVIDENCE = (("debian", ("/var/lib/dpkg/status",), ("/usr/bin/apt-get", "/bin/apt-get"), "apt"),
+                  ("suse", ("/var/lib/rpm", "/usr/lib/sysimage/rpm"), ("/usr/bin/zypper",), "zypper"),
+                  ("rhel", ("/var/lib/rpm", "/usr/lib/sysimage/rpm"), ("/usr/bin/dnf", "/bin/dnf"), "dnf"),
+                  ("rhel", ("/var/lib/rpm", "/usr/lib/sysimage/rpm"), ("/usr/bin/yum", "/bin/yum"), "yum"))
+
+
+def family_evidence(exists) -> tuple[str, str, str | None] | None:
+    """(family, evidence, package manager) from what the root holds: its
+    package manager with its database, and the family's release file. Only
+    an unambiguous answer: a root with both apt and dnf (and no release file
+    to tell) stays undecided."""
+    tools = {}
+    for fam, dbs, exes, pm in _TOOL_EVIDENCE:
+        db = next((d for d in dbs if exists(d)), None)
+        exe = next((e for e in exes if exists(e)), None)
+        if db and exe and fam not in tools:
+            tools[fam] = (f"{exe} with its database {db}", pm)
+    files = {fam: next(p for p in paths if exists(p)) for fam, paths in _RELEASE_EVIDENCE
+             if any(exists(p) for p in paths)}
+    if "suse" in tools:
+        tools.pop("rhel", None)  # zypper roots have rpm, and sometimes a dnf: zypper decides
+    if len(files) == 1:
+        fam, path = next(iter(files.items()))
+        pm = tools.get(fam, (None, None))[1]
+        shown = path + (f" and {tools[fam][0]}" if fam in tools else "")
+        return fam, shown, pm
+    if len(tools) == 1:
+        fam, (shown, pm) = next(iter(tools.items()))
+        return fam, shown, pm
+    return None
+
+
+def _detect_os(read_text) -> OsInfo:
     for path in ("/etc/os-release", "/usr/lib/os-release"):
         text = read_text(path)
         if text and text.strip():

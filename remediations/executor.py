@@ -101,7 +101,7 @@ class ApplyContext:
     def installed_packages(self, names: list[str]) -> set[str]:
         from checks.osrelease import detect_os
 
-        family = detect_os(self.host.read_text).family
+        family = detect_os(self.host.read_text, self.host.exists).family
         kind = pkgdb.database_kind(self.host, family)
         if kind is None:
             return set()

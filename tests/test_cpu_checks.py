@@ -186,3 +186,19 @@ def test_an_image_without_cpuinfo_does_not_pretend_to_know_the_cpu(root):
         r = root.check(cid)
         assert r.status is Status.SKIP, (cid, r.detail)
     assert "x86_64 (64-bit)" in root.check("cpu.64bit").detail
+
+
+@pytest.mark.parametrize("garbage", [bytes(range(256)) * 8, b"\x00" * 512, b"hello: world\nfoo: bar\n"])
+def test_garbled_cpuinfo_is_one_consistent_answer(root, garbage):
+    """Binary or garbled /proc/cpuinfo: the CPU cannot be seen, for every CPU
+    check alike (never a CPU without VT-x)."""
+    root.use("os/debian_10")
+    root.write("proc/cpuinfo", garbage)
+    from checks.facts import Facts
+
+    facts = Facts(root.host())
+    assert facts.cpuinfo_state == "garbled"
+    for cid in ("cpu.virt-extensions", "cpu.64bit", "cpu.x86-64-level"):
+        r = root.check(cid, facts=facts)
+        assert r.status.value == "skip", (cid, r.detail)
+        assert "not cpuinfo text" in r.detail, (cid, r.detail)

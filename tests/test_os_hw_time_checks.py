@@ -58,7 +58,7 @@ def test_distribution_evidence_names_file_family_and_package_manager(root):
     root.use("os/amazon_linux_2_karoo")
     r = root.check("os.distribution")
     assert r.evidence[0].source.endswith("/etc/system-release")
-    assert r.evidence[1].value == "rhel, package manager yum"
+    assert r.evidence[1].value == "rhel (from ID=amzn), package manager yum"
     assert "debian >= 11" in r.hint
 
 

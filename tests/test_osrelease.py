@@ -78,3 +78,80 @@ def test_binary_os_release_falls_back(root):
 def test_parse_comments_and_quotes():
     v = parse_os_release('# comment\nNAME="Foo Linux"\nID=foo\nVERSION_ID=\'1.2\'\nEMPTY=\n')
     assert v == {"NAME": "Foo Linux", "ID": "foo", "VERSION_ID": "1.2", "EMPTY": ""}
+
+
+# ---- the family from the root's own files, for IDs kvmprep does not know --------
+
+
+def _unknown_id(root, os_id="astra", like=""):
+    root.write("etc/os-release", f'ID={os_id}\nNAME="Some Linux"\nVERSION_ID="1.7"\n'
+               + (f'ID_LIKE="{like}"\n' if like else ""))
+    return root
+
+
+def _info(root):
+    from checks.facts import Facts
+
+    return Facts(root.host()).os
+
+
+def test_debian_derivative_by_its_release_file_and_apt(root):
+    _unknown_id(root)
+    root.write("etc/debian_version", "12.5\n")
+    root.write("var/lib/dpkg/status", "")
+    root.write("usr/bin/apt-get", "")
+    info = _info(root)
+    assert (info.family, info.package_manager) == ("debian", "apt")
+    assert "/etc/debian_version" in info.family_reason and "apt-get" in info.family_reason
+    assert info.to_dict()["family_from"] == info.family_reason
+
+
+def test_dnf_distribution_by_redhat_release_and_dnf(root):
+    _unknown_id(root, "redos")
+    root.write("etc/redhat-release", "RED OS release MUROM (7.3.4) DESKTOP\n")
+    root.write("var/lib/rpm/rpmdb.sqlite", "")
+    root.write("usr/bin/dnf", "")
+    info = _info(root)
+    assert (info.family, info.package_manager) == ("rhel", "dnf")
+    assert info.family_reason.startswith("/etc/redhat-release")
+
+
+def test_package_manager_alone_decides_when_unambiguous(root):
+    _unknown_id(root, "somelinux")
+    root.write("var/lib/dpkg/status", "")
+    root.write("usr/bin/apt-get", "")
+    assert _info(root).family == "debian"
+    # a dnf as well, and no release file to tell: undecided, and said so
+    root.write("var/lib/rpm/rpmdb.sqlite", "")
+    root.write("usr/bin/dnf", "")
+    info = _info(root)
+    assert info.family == "unsupported" and info.package_manager is None
+    assert "no ID, ID_LIKE, release file or package manager" in info.family_reason
+
+
+def test_known_id_is_not_overridden_by_other_tools(root):
+    """This build machine: Debian with rpm and dnf installed for the tests."""
+    root.write("etc/os-release", 'ID=debian\nVERSION_ID="12"\n')
+    root.write("var/lib/rpm/rpmdb.sqlite", "")
+    root.write("usr/bin/dnf", "")
+    info = _info(root)
+    assert (info.family, info.package_manager, info.family_reason) == ("debian", "apt", "ID=debian")
+
+
+def test_the_fixes_know_the_package_manager_of_a_derivative(root, tmp_path):
+    import subprocess
+    import sys
+
+    _unknown_id(root)
+    root.write("etc/debian_version", "12.5\n")
+    root.write("var/lib/dpkg/status", "")
+    root.write("usr/bin/apt-get", "")
+    r = subprocess.run([sys.executable, "-m", "app", "plan", "--root", str(root.path), "--fix", "install-tools"],
+                       capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    assert r.returncode == 0, r.stderr
+    assert "apt-get" in r.stdout and "dmidecode" in r.stdout, r.stdout
+    c = subprocess.run([sys.executable, "-m", "app", "check", "--root", str(root.path), "--format", "json"],
+                       capture_output=True, text=True, stdin=subprocess.DEVNULL, timeout=60)
+    dist = next(x for x in __import__("json").loads(c.stdout)["checks"] if x["id"] == "os.distribution")
+    assert dist["status"] == "fail" and "not a supported distribution" in dist["detail"]
+    assert any("/etc/debian_version" in e["value"] for e in dist["evidence"]), dist

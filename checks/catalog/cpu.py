@@ -74,8 +74,8 @@ def cpu_virt_extensions(ctx: Ctx):
     if ext:
         return passed(f"{_EXT_NAMES[ext]} present", _cpuinfo_ev(ctx, f"{ext} present"))
     if not cpu.raw_keys:  # an image or a mounted disk: the CPU is not part of it
-        return skipped("no /proc/cpuinfo in the root to read: the CPU cannot be seen",
-                       (ctx.show("/proc/cpuinfo"), "missing"))
+        why, state = ctx.facts.cpuinfo_unseen()
+        return skipped(f"{why}: the CPU cannot be seen", (ctx.show("/proc/cpuinfo"), state))
     ev = []
     if cpu.arch in ("x86_64", "i686"):
         ev.append(_cpuinfo_ev(ctx, "no vmx or svm in the flags line"))
@@ -135,13 +135,14 @@ def cpu_virt_extensions(ctx: Ctx):
 def cpu_64bit(ctx: Ctx):
     cpu = ctx.facts.cpu
     arch = cpu.arch
+    why, state = ctx.facts.cpuinfo_unseen()
     if arch is None:
-        return skipped("no /proc/cpuinfo in the root to read", (ctx.show("/proc/cpuinfo"), "missing"))
+        return skipped(why, (ctx.show("/proc/cpuinfo"), state))
     if not cpu.raw_keys:
         # only the system's binaries are visible (an image): say what they are, not what the CPU is
         bits = "64-bit" if arch in ("x86_64", "aarch64", "ppc64", "ppc64le", "s390x", "riscv64") else "32-bit"
-        return skipped(f"no /proc/cpuinfo in the root: the CPU cannot be seen; the system is {arch} ({bits})",
-                       (ctx.facts.arch_source, arch), (ctx.show("/proc/cpuinfo"), "missing"))
+        return skipped(f"{why}: the CPU cannot be seen; the system is {arch} ({bits})",
+                       (ctx.facts.arch_source, arch), (ctx.show("/proc/cpuinfo"), state))
     if cpu.is_x86:
         if "lm" not in cpu.flags:
             return failed("32-bit CPU: no lm (long mode) flag", _cpuinfo_ev(ctx, "lm absent"),
@@ -166,7 +167,8 @@ def cpu_64bit(ctx: Ctx):
 def cpu_x86_64_level(ctx: Ctx):
     cpu = ctx.facts.cpu
     if not cpu.raw_keys:
-        return skipped("no /proc/cpuinfo in the root to read", (ctx.show("/proc/cpuinfo"), "missing"))
+        why, state = ctx.facts.cpuinfo_unseen()
+        return skipped(why, (ctx.show("/proc/cpuinfo"), state))
     if not cpu.is_x86:
         return skipped(f"not applicable on {cpu.arch or 'this architecture'}")
     level = cpu.x86_64_level

@@ -131,7 +131,8 @@ def os_distribution(ctx: Ctx):
     src = info.source or "?"
     shown = f"ID={info.id} VERSION_ID={info.version or '(none)'}"
     ev = [(" + ".join(ctx.show(p.strip()) for p in src.split("+")), f"{shown} ({info.name or 'no name'})"),
-          ("family", f"{info.family}, package manager {info.package_manager or 'none known'}")]
+          ("family", f"{info.family} (from {info.family_reason}), package manager "
+                     f"{info.package_manager or 'none known'}")]
     label = f"{info.name or info.id}" + (f" (ID={info.id}, VERSION_ID={info.version})" if info.version
                                           else f" (ID={info.id}, no VERSION_ID)")
     ids = effective_ids(info)
