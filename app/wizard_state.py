@@ -42,6 +42,15 @@ class WizardState:
     selected: set = field(default_factory=set)  # remediation ids the admin keeps
     apply_events: list = field(default_factory=list)
     apply_finished: dict | None = None  # the detached apply's final event
+    undo_result: dict | None = None  # {"ok": bool, "lines": [...]} once the wizard undid the apply
+
+    def report_path(self, stamp: str) -> str:
+        """Where the summary saves the report unless told otherwise: the log
+        folder with the journal when root, else the invoking user's home."""
+        name = f"kvmprep-report-{stamp}.json"
+        if self.is_root:
+            return os.path.join("/var/log/kvmprep", name)
+        return os.path.join(os.path.expanduser("~"), name)
 
     @property
     def is_root(self) -> bool:

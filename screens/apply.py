@@ -44,6 +44,7 @@ class ApplyScreen(WizardScreen):
         self.rows: list[str] = []
         self.proc = None
         self.round_offset = 0
+        self.undo_state: str | None = None  # None, "running", "done", "incomplete"
 
     def compose(self) -> ComposeResult:
         yield self.header()
@@ -166,9 +167,25 @@ class ApplyScreen(WizardScreen):
                 if table.get_cell(key, "state").plain == status_text("waiting").plain:
                     table.update_cell(key, "state", status_text("not-run"))
             msg = event.get("error") or "an action failed: the apply stopped there (see the log)."
-            status.update(Text(f"FAILED: {msg} u: undo what was done, Enter: summary.", style="bold red"))
+            undo = " u: undo what was done," if self._changed_anything() else ""
+            status.update(Text(f"FAILED: {msg}{undo} Enter: summary.", style="bold red"))
         self.query_one(Log).write_lines(self.pending_lines)
         self.pending_lines = []
+        self.refresh_bindings()
+
+    def check_action(self, action: str, parameters) -> bool | None:
+        """Keys appear only when their action can happen: Summary once the
+        apply (and any undo) has ended, Undo once it stopped with something
+        done and not undone yet."""
+        if action == "next":
+            return self.finished is not None and self.undo_state != "running"
+        if action == "undo":
+            return self.finished is not None and self.undo_state is None and self._changed_anything()
+        return True
+
+    def _changed_anything(self) -> bool:
+        return any(a.get("status") in ("done", "pending-reboot", "failed")
+                   for a in (self.finished or {}).get("actions", []))
 
     def action_next(self) -> None:
         if self.finished is None:
@@ -186,6 +203,9 @@ class ApplyScreen(WizardScreen):
 
         def answered(yes: bool | None) -> None:
             if yes:
+                self.undo_state = "running"
+                self.refresh_bindings()
+                self.query_one("#apply-status", Static).update(Text("Undoing...", style="bold"))
                 self.run_undo()
 
         self.app.push_screen(ConfirmScreen(text="Undo what this apply did, in reverse order?\n"
@@ -201,7 +221,10 @@ class ApplyScreen(WizardScreen):
         self.app.call_from_thread(self.undone, proc.returncode, lines)
 
     def undone(self, rc: int, lines: list[str]) -> None:
+        self.undo_state = "done" if rc == 0 else "incomplete"
+        self.state.undo_result = {"ok": rc == 0, "lines": lines}
         self.query_one(Log).write_lines(["", "--- undo ---", *lines])
         self.query_one("#apply-status", Static).update(
-            Text("UNDONE: the apply was reverted." if rc == 0 else "UNDO incomplete: see the log.",
-                 style="bold"))
+            Text("UNDONE: the apply was reverted. Enter: summary." if rc == 0
+                 else "UNDO incomplete: see the log. Enter: summary.", style="bold"))
+        self.refresh_bindings()

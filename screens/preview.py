@@ -3,8 +3,7 @@ diffs and commands. Nothing is written yet."""
 
 from __future__ import annotations
 
-from rich.syntax import Syntax
-from rich.text import Text
+from textual import events
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
@@ -28,18 +27,27 @@ class PreviewScreen(WizardScreen):
         from remediations.plan import render_preview
 
         self.plan = self.state.chosen_plan()
-        text = render_preview(self.plan)
+        self.text = render_preview(self.plan)
+        self.width = 0
         yield self.header()
         files, commands = self.plan.counts()
         yield Static(f"{len(self.plan.actions)} actions: {files} files, {commands} commands. "
                      "Nothing is written until you confirm.", classes="title")
         with VerticalScroll(id="preview-scroll"):
-            if self.ascii:
-                yield Static(Text(text), id="preview-text")
-            else:
-                yield Static(Syntax(text, "diff", theme="ansi_dark", word_wrap=True,
-                                    background_color="default"), id="preview-text")
+            yield Static(self.rendered(self.app.size.width), id="preview-text")
         yield self.footer()
+
+    def rendered(self, screen_width: int):
+        """The preview wrapped with hanging indents (screens/wrap.py): a long
+        command continues under itself, not at column 0."""
+        from .wrap import wrapped_text
+
+        self.width = screen_width
+        return wrapped_text(self.text, screen_width - 3)  # the scrollbar and a margin
+
+    def on_resize(self, event: events.Resize) -> None:
+        if event.size.width != self.width:
+            self.query_one("#preview-text", Static).update(self.rendered(event.size.width))
 
     def on_mount(self) -> None:
         super().on_mount()

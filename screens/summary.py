@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import time
 
 from rich.text import Text
 from textual import work
@@ -20,10 +21,10 @@ from .style import status_text
 
 class SummaryScreen(WizardScreen):
     STEP = "8/8 Summary"
-    HELP = ("What the apply changed, each fix with the checks it was meant to fix as they are now "
-            "(run again after the apply), what waits for a reboot, and where kvmprep kept the log, "
-            "the backups and the journal. s saves the full report (the JSON of 'kvmprep check') to "
-            "the file named below; q quits.")
+    HELP = ("What the apply changed (and whether it was undone), each fix with the checks it was "
+            "meant to fix as they are now (run again when this screen opens), what waits for a reboot, "
+            "and where kvmprep kept the log, the backups and the journal. s saves the full report (the "
+            "JSON of 'kvmprep check') to the file named below; q quits.")
     BINDINGS = [
         Binding("s", "save", "Save report", id="save"),
         Binding("escape,b", "back", "Back", id="back"),
@@ -35,22 +36,60 @@ class SummaryScreen(WizardScreen):
             yield Static(self.summary(), id="summary-text")
         with Horizontal(id="save-row"):
             yield Static("Report file:", classes="title")
-            yield Input(value=os.path.abspath("kvmprep-report.json"), id="save-path")
+            yield Input(value=self.state.report_path(time.strftime("%Y%m%d-%H%M%S")), id="save-path")
         yield self.footer()
 
     def on_mount(self) -> None:
         super().on_mount()
+        self.now: dict | None = None  # the fixed checks as they are now
         self.query_one("#summary-scroll").focus()
+        self.recheck()
+
+    @work(thread=True, exclusive=True, group="recheck")
+    def recheck(self) -> None:
+        """The checks the fixes were meant to fix, run again now: after an undo
+        (or anything else since the apply) the summary states the host as it is."""
+        from checks.host import Host
+        from checks.profile import Entry, Profile
+        from checks.registry import all_checks
+        from checks.runner import run_checks
+
+        ev = self.state.apply_finished or {}
+        wanted = [c for ids in ev.get("fixes", {}).values() for c in ids if c in all_checks()]
+        if not wanted:
+            return
+        old, profile = self.state.host, self.state.profile
+        host = Host(old.root, env=old.env, euid=old.euid, live=old.live)
+        entries = {c: profile.checks.get(c, Entry("required")) for c in wanted}
+        report = run_checks(host, Profile(profile.name, profile.description, profile.file, checks=entries))
+        now = {r.id: {"status": r.status.value, "detail": r.detail} for r in report.results}
+        self.app.call_from_thread(self.rechecked, now)
+
+    def rechecked(self, now: dict) -> None:
+        self.now = now
+        self.query_one("#summary-text", Static).update(self.summary())
 
     def summary(self) -> Text:
         ev = self.state.apply_finished or {}
+        undo = self.state.undo_result
         t = Text()
         ok = ev.get("ok")
-        t.append(" APPLIED " if ok else " STOPPED ", style=("bold green reverse" if ok else "bold red reverse"))
-        t.append(" every action finished\n" if ok else " an action failed; what ran before it is recorded\n")
+        if undo is not None:
+            t.append(" UNDONE " if undo["ok"] else " UNDO INCOMPLETE ",
+                     style="bold yellow reverse" if undo["ok"] else "bold red reverse")
+            t.append(" the apply was reverted\n" if undo["ok"] else " some actions could not be reverted (below)\n")
+            for line in undo["lines"]:
+                if line.strip().startswith(("NOT reverted", "note:")):
+                    t.append(f"  {line.strip()}\n")
+        else:
+            t.append(" APPLIED " if ok else " STOPPED ", style=("bold green reverse" if ok else "bold red reverse"))
+            t.append(" every action finished\n" if ok else " an action failed; what ran before it is recorded\n")
         if ev.get("error"):
             t.append(ev["error"] + "\n")
-        verification = ev.get("verification", {})
+        now = getattr(self, "now", None)
+        verification = now if now is not None else ev.get("verification", {})
+        t.append("checks as they are now\n" if now is not None else "checks as they were after the apply "
+                 "(checking again...)\n", style="italic")
         by_fix: dict[str, list] = {}
         for a in ev.get("actions", []):
             by_fix.setdefault(a["remediation"], []).append(a)
@@ -82,7 +121,9 @@ class SummaryScreen(WizardScreen):
         root = self.state.host.root
         t.append("Undo:    ", style="bold")
         t.append("kvmprep undo" + ("" if str(root) == "/" else f" --root {root}") + "\n")
-        return t
+        from .wrap import wrap_styled
+
+        return wrap_styled(t, self.app.size.width - 3, under=4)  # details continue indented
 
     def action_save(self) -> None:
         self.save_report(self.query_one("#save-path", Input).value)
@@ -99,7 +140,9 @@ class SummaryScreen(WizardScreen):
         host = Host(old.root, env=old.env, euid=old.euid, live=old.live)
         try:
             doc = run_checks(host, self.state.profile).to_document()
-            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            if os.path.dirname(path) == "/var/log/kvmprep":
+                os.makedirs("/var/log/kvmprep", mode=0o700, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NOFOLLOW, 0o600)
             with os.fdopen(fd, "w") as fh:
                 json.dump(doc, fh, indent=2)
         except OSError as exc:

@@ -65,10 +65,14 @@ class WelcomeScreen(WizardScreen):
             t.append("SSH:     ", style="bold")
             t.append("you are connected over SSH: start kvmprep inside tmux or screen before applying "
                      "fixes (an apply itself goes on if the connection drops).\n")
-        return t
+        from .wrap import wrap_styled
+
+        return wrap_styled(t, self.app.size.width - 2, under=9)  # long values continue under themselves
 
     def profile_options(self) -> list[Option]:
         from checks.profile import builtin_names, load_profile
+
+        from .wrap import hanging
 
         opts = []
         wanted = self.app.options.profile or "generic"
@@ -78,7 +82,8 @@ class WelcomeScreen(WizardScreen):
         for name in names:
             try:
                 p = load_profile(name)
-                label = f"{p.name:<16} {p.description}"
+                # a long description continues under itself, not under the list's edge
+                label = "\n".join(hanging(f"{p.name:<16} {p.description}", self.app.size.width - 6, under=17))
             except Exception as exc:  # a bad user profile: say so, do not crash
                 label = f"{name:<16} (cannot be loaded: {exc})"
             opts.append(Option(label, id=name))

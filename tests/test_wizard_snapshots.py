@@ -22,6 +22,17 @@ SIZE = (80, 24)
 SELINUX = "SELINUX=enforcing\nSELINUXTYPE=targeted\n"
 
 
+@pytest.fixture(autouse=True)
+def _scrollbars_as_they_were():
+    """An ASCII app swaps Textual's scrollbar renderer for the whole process
+    (one app per process in real use): put it back for the next snapshot."""
+    from textual.scrollbar import ScrollBar
+
+    saved = ScrollBar.renderer
+    yield
+    ScrollBar.renderer = saved
+
+
 @pytest.fixture(scope="module")
 def snap_root():
     if SNAP_ROOT.exists():
@@ -131,6 +142,8 @@ def test_preview(snap_compare, snap_root):
         await to_fixes(pilot)
         await pilot.press("enter")
         await pilot.pause()
+        await pilot.wait_for_scheduled_animations()
+        await pilot.pause(0.2)  # the scroll area's layout (its scrollbar) settles
 
     assert snap_compare(make_app(snap_root), run_before=run_before, terminal_size=SIZE)
 
@@ -138,7 +151,9 @@ def test_preview(snap_compare, snap_root):
 def test_confirm(snap_compare, snap_root):
     async def run_before(pilot):
         await to_fixes(pilot)
-        await pilot.press("enter", "enter")
+        await pilot.press("enter")
+        await pilot.pause(0.2)  # the preview's layout settles under the dialog
+        await pilot.press("enter")
         await pilot.pause()
 
     assert snap_compare(make_app(snap_root), run_before=run_before, terminal_size=SIZE)
@@ -204,6 +219,11 @@ def test_summary(snap_compare, snap_root, monkeypatch):
 
         await _to_apply(pilot)
         await pilot.press("enter")
+        await pilot.pause()
+        for _ in range(200):  # the checks run again when the summary opens: wait for their answer
+            if getattr(pilot.app.screen, "now", None) is not None:
+                break
+            await pilot.pause(0.05)
         await pilot.pause()
         field = pilot.app.screen.query_one(Input)
         field.cursor_blink = False
