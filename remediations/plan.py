@@ -32,14 +32,21 @@ class Step:
     fixes: list[str]
     actions: list[Action] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
+    cannot: dict[str, str] = field(default_factory=dict)  # check id -> why this step does not fix it
 
     @property
     def needs_reboot(self) -> bool:
         return any(a.reboot for a in self.actions)
 
+    @property
+    def fixes_here(self) -> list[str]:
+        """The checks this step really fixes on this host."""
+        return [c for c in self.fixes if c not in self.cannot]
+
     def to_dict(self) -> dict:
         return {"remediation": self.remediation, "title": self.title, "fixes": self.fixes,
-                "notes": self.notes, "actions": [a.to_dict() for a in self.actions]}
+                "notes": self.notes, "actions": [a.to_dict() for a in self.actions],
+                **({"cannot": self.cannot} if self.cannot else {})}
 
 
 @dataclass
@@ -59,6 +66,24 @@ class Plan:
     @property
     def empty(self) -> bool:
         return not self.actions
+
+    def offers(self, check_id: str, candidates) -> tuple[list[str], list[str]]:
+        """(remediations that really act for ``check_id`` here, and why each
+        other candidate does not): from the planner's answer, not from the
+        static ``fixes`` lists."""
+        yes, no = [], []
+        steps = {s.remediation: s for s in self.steps}
+        for rid in candidates:
+            step = steps.get(rid)
+            if step is not None and check_id in step.fixes and check_id not in step.cannot:
+                yes.append(rid)
+            elif rid in self.replan:
+                yes.append(rid)
+            elif step is not None and check_id in step.cannot:
+                no.append(f"{rid}: {step.cannot[check_id]}")
+            elif rid in self.nothing_to_do:
+                no.append(f"{rid}: {self.nothing_to_do[rid]}")
+        return yes, no
 
     def counts(self) -> tuple[int, int]:
         """(files, commands) the plan touches: what the confirmation names."""
@@ -166,7 +191,8 @@ def build_plan(host: Host, facts: Facts, report=None, fix_ids: list[str] | None 
                 plan.nothing_to_do[rid] += " (planned again once this plan's packages are installed)"
             continue
         plan.steps.append(Step(rid, spec.title, list(spec.fixes), proposal.actions,
-                               [readable(n) for n in proposal.notes]))
+                               [readable(n) for n in proposal.notes],
+                               {k: readable(v) for k, v in proposal.cannot.items()}))
     return plan
 
 
@@ -184,7 +210,7 @@ def render_preview(plan: Plan) -> str:
     if plan.empty:
         out.append("Nothing to do: the plan is empty.")
     for i, step in enumerate(plan.steps, 1):
-        out.append(f"[{i}] {step.remediation}: {step.title}  (fixes {', '.join(step.fixes)})")
+        out.append(f"[{i}] {step.remediation}: {step.title}  (fixes {', '.join(step.fixes_here)})")
         for note in step.notes:
             out.append(f"    note: {note}")
         for j, action in enumerate(step.actions, 1):

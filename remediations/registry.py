@@ -22,6 +22,10 @@ class Proposal:
     # (libvirt's units exist only once its packages are in); apply plans it
     # again once the plan has run, and shows that second plan before running it.
     after_packages: bool = False
+    # checks among the remediation's ``fixes`` it will not fix here, with why
+    # (load-kvm-modules on a kernel without tun: not kvm.tun); a fix is
+    # offered for a check only where the planner really acts for it
+    cannot: dict = field(default_factory=dict)
 
 
 def nothing(reason: str) -> Proposal:

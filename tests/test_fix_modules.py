@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 from checks.facts import Facts
+from checks.host import Host
 from pkgroots import require, run
 from remediations.actions import AddKernelArgs, LoadModule, RunCommand, WriteFile
 from remediations.catalog.modules import _with_option, grub_with_arg
@@ -590,3 +591,18 @@ def test_load_kvm_modules_power_lists_kvm_hv(root):
     plan = fresh_plan(root, "load-kvm-modules")  # no lib/modules: listed for boot anyway
     [action] = plan.actions
     assert action.content.splitlines()[1:] == ["kvm", "kvm_hv", "tun"]
+
+
+def test_offers_come_from_the_planners_answer(kvm_root):
+    """A kernel without tun: load-kvm-modules still loads KVM, but is not
+    offered as the fix of kvm.tun (issue 11: an offer that cannot fix)."""
+    rel = "5.14.0-362.el9.x86_64"
+    kvm_root.write(f"lib/modules/{rel}/modules.dep",
+                   "kernel/arch/x86/kvm/kvm.ko.xz:\nkernel/arch/x86/kvm/kvm-intel.ko.xz: kernel/arch/x86/kvm/kvm.ko.xz\n")
+    host = Host(kvm_root.path)
+    facts = Facts(host)
+    plan = build_plan(host, facts, None, ["load-kvm-modules"])
+    yes, no = plan.offers("kvm.tun", ["load-kvm-modules"])
+    assert yes == [] and len(no) == 1 and "tun: not available in this kernel" in no[0]
+    assert plan.offers("kvm.modules", ["load-kvm-modules"]) == (["load-kvm-modules"], [])
+    assert plan.steps[0].to_dict()["cannot"] == {"kvm.tun": no[0].split(": ", 1)[1]}

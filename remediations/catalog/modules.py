@@ -44,6 +44,10 @@ from ..registry import PlanCtx, Proposal, nothing, remediation
 
 NESTED_CONF = "/etc/modprobe.d/kvm-nested.conf"
 
+# The check a module alone answers: a kernel without it means that check is not
+# fixed by loading modules (kvm and the vendor module are KVM itself).
+_CHECK_OF = {"tun": "kvm.tun", "vhost_net": "kvm.vhost-net"}
+
 # Device nodes that prove a driver is present even without a /sys/module entry.
 _DEVICES = {"kvm": "/dev/kvm", "tun": "/dev/net/tun", "vhost_net": "/dev/vhost-net"}
 
@@ -98,9 +102,11 @@ def _load_now_and_at_boot(ctx: PlanCtx, modules: list[str], conf: str, why: str,
             settled.append(f"{name} built in")
             continue
         if state.state == "absent" or (state.state == "unknown" and (ctx.host.live or strict)):
-            prop.notes.append(f"{name}: not available in this kernel ({state.source})"
-                              if state.state == "absent" else
-                              f"{name}: cannot tell whether this kernel has it ({state.source})")
+            why = (f"{name}: not available in this kernel ({state.source})" if state.state == "absent" else
+                   f"{name}: cannot tell whether this kernel has it ({state.source})")
+            prop.notes.append(why)
+            if name in _CHECK_OF:
+                prop.cannot[_CHECK_OF[name]] = why
             continue
         if name in blocked and re.search(r"/bin/(false|true)\b", blocked[name][0]):
             prop.notes.append(f"{name}: 'install {name} {blocked[name][0]}' in {ctx.host.display(blocked[name][1])} "
