@@ -3,23 +3,19 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 
 from .host import Host
+from .record import FrozenRecord
 
 
-@dataclass(frozen=True)
-class Group:
-    name: str
-    gid: int
-    members: tuple[str, ...]
+class Group(FrozenRecord):
+    def __init__(self, name: str, gid: int, members: tuple[str, ...]):
+        self._fields(name=name, gid=gid, members=members)
 
 
-@dataclass(frozen=True)
-class User:
-    name: str
-    uid: int
-    gid: int
+class User(FrozenRecord):
+    def __init__(self, name: str, uid: int, gid: int):
+        self._fields(name=name, uid=uid, gid=gid)
 
 
 def read_groups(host: Host) -> dict[str, Group]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+
+from .record import Record
 
 # x86-64 micro-architecture levels, with flag names as cpuinfo shows them
 # (SSE3 is "pni", LZCNT is "abm"; "syscall" is hidden by Intel on 32-bit
@@ -30,18 +31,21 @@ ARM_IMPLEMENTERS = {
 }
 
 
-@dataclass
-class CpuInfo:
-    arch: str | None = None  # best guess from cpuinfo alone
-    vendor: str | None = None
-    model: str | None = None
-    flags: frozenset[str] = frozenset()
-    vmx_flags: frozenset[str] = frozenset()
-    features: frozenset[str] = frozenset()  # s390 "features", arm "Features"
-    platform: str | None = None  # POWER: PowerNV / pSeries
-    count: int = 0
-    mhz: float | None = None
-    raw_keys: dict[str, str] = field(default_factory=dict)
+class CpuInfo(Record):
+    def __init__(self, arch: str | None = None, vendor: str | None = None, model: str | None = None,
+                 flags: frozenset[str] = frozenset(), vmx_flags: frozenset[str] = frozenset(),
+                 features: frozenset[str] = frozenset(), platform: str | None = None, count: int = 0,
+                 mhz: float | None = None, raw_keys: dict[str, str] | None = None):
+        self.arch = arch  # best guess from cpuinfo alone
+        self.vendor = vendor
+        self.model = model
+        self.flags = flags
+        self.vmx_flags = vmx_flags
+        self.features = features  # s390 "features", arm "Features"
+        self.platform = platform  # POWER: PowerNV / pSeries
+        self.count = count
+        self.mhz = mhz
+        self.raw_keys = {} if raw_keys is None else raw_keys
 
     @property
     def is_x86(self) -> bool:
@@ -78,7 +82,7 @@ class CpuInfo:
         return sorted(need - self.flags)
 
 
-_KV = re.compile(r"^([^:]+?)\s*:\s?(.*)$")
+_KV = r"^([^:]+?)\s*:\s?(.*)$"  # compiled on first use (re's cache), not at import
 
 
 def parse_cpuinfo(text: str) -> CpuInfo:
@@ -91,7 +95,7 @@ def parse_cpuinfo(text: str) -> CpuInfo:
                 blocks.append(current)
                 current = {}
             continue
-        m = _KV.match(line)
+        m = re.match(_KV, line)
         if not m:
             continue
         key, value = m.group(1).strip(), m.group(2).strip()

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import os
 import re
-from dataclasses import dataclass
 
 from .accounts import invoking_user
+from .record import FrozenRecord, Record
 from .cpuinfo import CpuInfo, elf_arch, parse_cpuinfo
 from .errors import NeedsRoot, ProbeError, ToolMissing
 from .host import Host
@@ -21,21 +21,19 @@ from .osrelease import OsInfo, detect_os
 from .virt import VirtInfo, detect_virt
 
 
-@dataclass
-class MemInfo:
-    total_kib: int | None
-    available_kib: int | None
+class MemInfo(Record):
+    def __init__(self, total_kib: int | None, available_kib: int | None):
+        self.total_kib = total_kib
+        self.available_kib = available_kib
 
     @property
     def total_gib(self) -> float | None:
         return None if self.total_kib is None else self.total_kib / 1024 / 1024
 
 
-@dataclass(frozen=True)
-class Process:
-    pid: int
-    comm: str
-    cmdline: tuple[str, ...]
+class Process(FrozenRecord):
+    def __init__(self, pid: int, comm: str, cmdline: tuple[str, ...]):
+        self._fields(pid=pid, comm=comm, cmdline=cmdline)
 
 
 def _quietly(job) -> None:

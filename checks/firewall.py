@@ -12,20 +12,18 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass, field, replace
 
 from .host import Host
+from .record import FrozenRecord, Record
 
 OPEN, CLOSED, UNKNOWN = "open", "closed", "unknown"
 
 
 # ---- port specs -----------------------------------------------------------------
 
-@dataclass(frozen=True)
-class PortSpec:
-    lo: int
-    hi: int
-    proto: str
+class PortSpec(FrozenRecord):
+    def __init__(self, lo: int, hi: int, proto: str):
+        self._fields(lo=lo, hi=hi, proto=proto)
 
     @property
     def text(self) -> str:
@@ -73,34 +71,43 @@ def ranges_text(ranges, proto: str, sep: str = "-") -> str:
 
 # ---- the model --------------------------------------------------------------------
 
-@dataclass
-class Rule:
-    verdict: str = "none"     # accept | drop | reject | jump | goto | return | none | unknown
-    target: str | None = None
-    proto: str | None = None  # tcp, udp, sctp, "other" (icmp...), None = any
-    ports: tuple[tuple[int, int], ...] | None = None  # None = any destination port
-    conditional: bool = False  # also matches on something else (source, interface...)
-    skip: bool = False         # cannot match a new incoming IPv4 connection
-    text: str = ""
+class Rule(Record):
+    def __init__(self, verdict: str = "none", target: str | None = None, proto: str | None = None,
+                 ports: tuple[tuple[int, int], ...] | None = None, conditional: bool = False,
+                 skip: bool = False, text: str = ""):
+        self.verdict = verdict          # accept | drop | reject | jump | goto | return | none | unknown
+        self.target = target
+        self.proto = proto              # tcp, udp, sctp, "other" (icmp...), None = any
+        self.ports = ports              # None = any destination port
+        self.conditional = conditional  # also matches on something else (source, interface...)
+        self.skip = skip                # cannot match a new incoming IPv4 connection
+        self.text = text
+
+    def copy(self, **changes: object) -> Rule:
+        """A new rule with the same fields but ``changes``."""
+        return Rule(**{**vars(self), **changes})
 
 
-@dataclass
-class Chain:
-    name: str
-    rules: list[Rule] = field(default_factory=list)
-    policy: str | None = None  # accept | drop for base chains
-    where: str = ""            # "inet filter", "firewalld zone public"...
-    family: str = ""
-    table: str = ""
+class Chain(Record):
+    def __init__(self, name: str, rules: list[Rule] | None = None, policy: str | None = None,
+                 where: str = "", family: str = "", table: str = ""):
+        self.name = name
+        self.rules = [] if rules is None else rules
+        self.policy = policy  # accept | drop for base chains
+        self.where = where    # "inet filter", "firewalld zone public"...
+        self.family = family
+        self.table = table
 
 
-@dataclass
-class Ruleset:
-    kind: str                  # firewalld | ufw | nftables | iptables
-    base: list[Chain] = field(default_factory=list)
-    chains: dict[tuple[str, str], Chain] = field(default_factory=dict)  # (table key, name)
-    notes: list[str] = field(default_factory=list)
-    source: str = ""
+class Ruleset(Record):
+    def __init__(self, kind: str, base: list[Chain] | None = None,
+                 chains: dict[tuple[str, str], Chain] | None = None, notes: list[str] | None = None,
+                 source: str = ""):
+        self.kind = kind  # firewalld | ufw | nftables | iptables
+        self.base = [] if base is None else base
+        self.chains = {} if chains is None else chains  # (table key, name)
+        self.notes = [] if notes is None else notes
+        self.source = source
 
     def lookup(self, chain: Chain, name: str | None) -> Chain | None:
         if name is None:
@@ -486,13 +493,13 @@ def _nft_rules(exprs) -> list[Rule]:
             data = v.get("data")
             elems = data.get("set") if isinstance(data, dict) else None
             if not isinstance(elems, list):
-                return [replace(r, verdict="unknown")]
+                return [r.copy(verdict="unknown")]
             out = []
             for pair in elems:
                 if not (isinstance(pair, list) and len(pair) == 2 and isinstance(pair[1], dict)):
-                    out.append(replace(r, verdict="unknown"))
+                    out.append(r.copy(verdict="unknown"))
                     continue
-                sub = replace(r)
+                sub = r.copy()
                 _nft_match(sub, {"op": "==", "left": v.get("key"), "right": pair[0]})
                 out.append(_verdicted(sub, pair[1]))
             return out
@@ -548,11 +555,11 @@ def nft_json_ruleset(doc) -> Ruleset:
 
 # ---- nftables (text: /etc/nftables.conf) ------------------------------------------
 
-_NFT_TOKEN = re.compile(r'"[^"]*"|\{|\}|,|[^\s{},]+')
+_NFT_TOKEN = r'"[^"]*"|\{|\}|,|[^\s{},]+'  # compiled on first use, not at import
 
 
 def _nft_text_rule(stmt: str) -> Rule:
-    toks = [t.strip('"') for t in _NFT_TOKEN.findall(stmt)]
+    toks = [t.strip('"') for t in re.findall(_NFT_TOKEN, stmt)]
     r = Rule(text=stmt)
     i = 0
 

@@ -14,20 +14,17 @@ import fnmatch
 import os
 import stat as stat_mod
 import threading
-from dataclasses import dataclass
 from collections.abc import Mapping, Sequence
 
 from .errors import NeedsRoot, ProbeError, ToolMissing
+from .record import FrozenRecord
 
 _MAX_LINKS = 40
 
 
-@dataclass(frozen=True)
-class CommandResult:
-    argv: tuple[str, ...]
-    returncode: int
-    stdout: str
-    stderr: str
+class CommandResult(FrozenRecord):
+    def __init__(self, argv: tuple[str, ...], returncode: int, stdout: str, stderr: str):
+        self._fields(argv=argv, returncode=returncode, stdout=stdout, stderr=stderr)
 
     @property
     def text(self) -> str:

@@ -5,17 +5,18 @@ from __future__ import annotations
 import errno
 import os
 import re
-from dataclasses import dataclass, field
 
 from .host import Host
+from .record import FrozenRecord, Record
 
 
-@dataclass
-class KernelInfo:
-    release: str | None = None
-    release_source: str | None = None
-    cmdline: list[str] = field(default_factory=list)
-    cmdline_source: str | None = None
+class KernelInfo(Record):
+    def __init__(self, release: str | None = None, release_source: str | None = None,
+                 cmdline: list[str] | None = None, cmdline_source: str | None = None):
+        self.release = release
+        self.release_source = release_source
+        self.cmdline = [] if cmdline is None else cmdline
+        self.cmdline_source = cmdline_source
 
     def param(self, name: str) -> str | None:
         """Last value of ``name=`` on the command line ('' for a bare flag)."""
@@ -33,7 +34,7 @@ class KernelInfo:
         return {"release": self.release, "cmdline": " ".join(self.cmdline) or None}
 
 
-_VERSION_RX = re.compile(r"Linux version (\S+)")
+_VERSION_RX = r"Linux version (\S+)"  # compiled on first use, not at import
 
 
 def version_key(release: str) -> tuple:
@@ -43,7 +44,7 @@ def version_key(release: str) -> tuple:
 def detect_kernel(host: Host) -> KernelInfo:
     info = KernelInfo()
     text = host.read_text("/proc/version")
-    if text and (m := _VERSION_RX.search(text)):
+    if text and (m := re.search(_VERSION_RX, text)):
         info.release, info.release_source = m.group(1), "/proc/version"
     elif host.live:
         info.release, info.release_source = os.uname().release, "uname -r"
@@ -62,14 +63,15 @@ def norm_module(name: str) -> str:
     return name.replace("-", "_")
 
 
-@dataclass
-class ModuleIndex:
+class ModuleIndex(Record):
     """What lib/modules/<release> says: built-in and loadable module names."""
 
-    builtin: frozenset[str] = frozenset()
-    available: frozenset[str] = frozenset()
-    present: bool = False  # lib/modules/<release> exists
-    path: str = ""
+    def __init__(self, builtin: frozenset[str] = frozenset(), available: frozenset[str] = frozenset(),
+                 present: bool = False, path: str = ""):
+        self.builtin = builtin
+        self.available = available
+        self.present = present  # lib/modules/<release> exists
+        self.path = path
 
 
 def _names_from(lines: str | None) -> frozenset[str]:
@@ -98,11 +100,10 @@ def module_index(host: Host, release: str | None) -> ModuleIndex:
     )
 
 
-@dataclass(frozen=True)
-class ModuleState:
-    name: str
-    state: str  # loaded | builtin | available | absent | unknown
-    source: str
+class ModuleState(FrozenRecord):
+    def __init__(self, name: str, state: str, source: str):
+        # state: loaded | builtin | available | absent | unknown
+        self._fields(name=name, state=state, source=source)
 
     @property
     def active(self) -> bool:

@@ -8,7 +8,8 @@ from __future__ import annotations
 
 import errno
 import os
-from dataclasses import dataclass
+
+from .record import Record
 
 KVM_GET_API_VERSION = 0xAE00
 KVM_CREATE_VM = 0xAE01
@@ -23,12 +24,12 @@ OTHER_HYPERVISORS = {
 }
 
 
-@dataclass
-class KvmProbe:
-    outcome: str  # ok | no-device | denied | busy | bad-api | failed | offline
-    detail: str
-    api_version: int | None = None
-    errno: int | None = None
+class KvmProbe(Record):
+    def __init__(self, outcome: str, detail: str, api_version: int | None = None, errno: int | None = None):
+        self.outcome = outcome  # ok | no-device | denied | busy | bad-api | failed | offline
+        self.detail = detail
+        self.api_version = api_version
+        self.errno = errno
 
     @property
     def ok(self) -> bool:

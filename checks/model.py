@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import Enum
 from collections.abc import Callable
+
+from .record import FrozenRecord, Record
 
 
 class Status(str, Enum):
@@ -22,25 +23,25 @@ class Status(str, Enum):
 SEVERITIES = ("required", "recommended", "info")
 
 
-@dataclass(frozen=True)
-class Evidence:
+class Evidence(FrozenRecord):
     """One thing a check read: a path or a command, and what it found."""
 
-    source: str
-    value: str
+    def __init__(self, source: str, value: str):
+        self._fields(source=source, value=value)
 
     def to_dict(self) -> dict[str, str]:
         return {"source": self.source, "value": self.value}
 
 
-@dataclass
-class Outcome:
+class Outcome(Record):
     """What a check function returns."""
 
-    status: Status
-    detail: str
-    evidence: list[Evidence] = field(default_factory=list)
-    hint: str | None = None
+    def __init__(self, status: Status, detail: str, evidence: list[Evidence] | None = None,
+                 hint: str | None = None):
+        self.status = status
+        self.detail = detail
+        self.evidence = [] if evidence is None else evidence
+        self.hint = hint
 
 
 def _ev(items) -> list[Evidence]:
@@ -70,40 +71,37 @@ def skipped(detail: str, *evidence, hint: str | None = None) -> Outcome:
     return Outcome(Status.SKIP, detail, _ev(evidence), hint)
 
 
-@dataclass(frozen=True)
-class CheckSpec:
+class CheckSpec(FrozenRecord):
     """A registered check: stable id plus everything a front end explains."""
 
-    id: str
-    title: str
-    category: str
-    why: str
-    source: str
-    func: Callable[..., Outcome]
-    remediations: tuple[str, ...] = ()
-    needs_root: bool = False
-    root_reads: str = ""
-    params: dict[str, object] = field(default_factory=dict)
+    def __init__(self, id: str, title: str, category: str, why: str, source: str,
+                 func: Callable[..., Outcome], remediations: tuple[str, ...] = (),
+                 needs_root: bool = False, root_reads: str = "", params: dict[str, object] | None = None):
+        self._fields(id=id, title=title, category=category, why=why, source=source, func=func,
+                     remediations=remediations, needs_root=needs_root, root_reads=root_reads,
+                     params={} if params is None else params)
 
 
-@dataclass
-class CheckResult:
+class CheckResult(Record):
     """A check's verdict under a profile: the unit every front end shows."""
 
-    id: str
-    title: str
-    category: str
-    severity: str
-    status: Status
-    detail: str
-    evidence: list[Evidence]
-    why: str
-    source: str
-    remediations: list[str]
-    needs_root: bool
-    hint: str | None = None
-    ignored: bool = False
-    seconds: float = 0.0
+    def __init__(self, id: str, title: str, category: str, severity: str, status: Status, detail: str,
+                 evidence: list[Evidence], why: str, source: str, remediations: list[str], needs_root: bool,
+                 hint: str | None = None, ignored: bool = False, seconds: float = 0.0):
+        self.id = id
+        self.title = title
+        self.category = category
+        self.severity = severity
+        self.status = status
+        self.detail = detail
+        self.evidence = evidence
+        self.why = why
+        self.source = source
+        self.remediations = remediations
+        self.needs_root = needs_root
+        self.hint = hint
+        self.ignored = ignored
+        self.seconds = seconds
 
     def to_dict(self) -> dict[str, object]:
         return {

@@ -14,9 +14,9 @@
 from __future__ import annotations
 
 import shlex
-from dataclasses import dataclass, field
 
 from .host import Host
+from .record import FrozenRecord, Record
 
 MODPROBE_DIRS = ("/etc/modprobe.d", "/run/modprobe.d", "/usr/local/lib/modprobe.d",
                  "/usr/lib/modprobe.d", "/lib/modprobe.d")
@@ -43,24 +43,22 @@ def truthy(value: str | None) -> bool | None:
     return None
 
 
-@dataclass(frozen=True)
-class ModOption:
-    module: str
-    param: str
-    value: str
-    file: str  # host path of the file that sets it
-    line: str  # the line as written
+class ModOption(FrozenRecord):
+    def __init__(self, module: str, param: str, value: str, file: str, line: str):
+        # file: host path of the file that sets it; line: the line as written
+        self._fields(module=module, param=param, value=value, file=file, line=line)
 
     def describe(self) -> str:
         return f"'{self.line}' in {self.file}"
 
 
-@dataclass
-class ModprobeConfig:
-    files: list[str] = field(default_factory=list)  # effective files, in reading order
-    options: list[ModOption] = field(default_factory=list)
-    blacklist: dict[str, str] = field(default_factory=dict)  # module -> file
-    install: dict[str, tuple[str, str]] = field(default_factory=dict)  # module -> (command, file)
+class ModprobeConfig(Record):
+    def __init__(self, files: list[str] | None = None, options: list[ModOption] | None = None,
+                 blacklist: dict[str, str] | None = None, install: dict[str, tuple[str, str]] | None = None):
+        self.files = [] if files is None else files  # effective files, in reading order
+        self.options = [] if options is None else options
+        self.blacklist = {} if blacklist is None else blacklist  # module -> file
+        self.install = {} if install is None else install  # module -> (command, file)
 
     def option(self, module: str, param: str) -> ModOption | None:
         """The value modprobe passes for module.param (the last one read wins)."""

@@ -11,10 +11,10 @@ from __future__ import annotations
 import fnmatch
 import ipaddress
 import re
-from dataclasses import dataclass, field
 
 from .errors import NeedsRoot, ProbeError
 from .host import Host
+from .record import Record
 
 STATIC, DHCP, MANUAL, OTHER = "static", "dhcp", "manual", "other"
 
@@ -28,20 +28,22 @@ _IGNORED_SUFFIXES = ("~", ".bak", ".old", ".orig", ".rpmnew", ".rpmorig", ".rpms
                      ".dpkg-dist", ".dpkg-new")
 
 
-@dataclass
-class IfaceConfig:
+class IfaceConfig(Record):
     """How one configuration source sets up one interface (IPv4)."""
 
-    name: str                  # interface name, or a glob for networkd/netplan matches; "" unknown
-    method: str                # static | dhcp | manual | other
-    kind: str                  # ifupdown | NetworkManager | ifcfg | netplan | systemd-networkd
-    source: str                # path inside the root
-    line: str                  # what decided it, as written ("iface eth0 inet dhcp")
-    addresses: list[str] = field(default_factory=list)   # "192.0.2.2/24"
-    gateway: str | None = None
-    mac: str | None = None
-    zone: str | None = None
-    conn_id: str | None = None  # NetworkManager connection id
+    def __init__(self, name: str, method: str, kind: str, source: str, line: str,
+                 addresses: list[str] | None = None, gateway: str | None = None, mac: str | None = None,
+                 zone: str | None = None, conn_id: str | None = None):
+        self.name = name        # interface name, or a glob for networkd/netplan matches; "" unknown
+        self.method = method    # static | dhcp | manual | other
+        self.kind = kind        # ifupdown | NetworkManager | ifcfg | netplan | systemd-networkd
+        self.source = source    # path inside the root
+        self.line = line        # what decided it, as written ("iface eth0 inet dhcp")
+        self.addresses = [] if addresses is None else addresses  # "192.0.2.2/24"
+        self.gateway = gateway
+        self.mac = mac
+        self.zone = zone
+        self.conn_id = conn_id  # NetworkManager connection id
 
     def matches(self, iface: str, mac: str | None = None) -> bool:
         if self.mac and mac and self.mac.lower() != mac.lower():
@@ -63,12 +65,13 @@ class IfaceConfig:
         return out
 
 
-@dataclass
-class NetConfig:
-    configs: list[IfaceConfig] = field(default_factory=list)
-    looked: list[str] = field(default_factory=list)      # places searched (shown paths)
-    unreadable: list[str] = field(default_factory=list)  # files that needed root
-    garbled: list[str] = field(default_factory=list)     # files that did not parse
+class NetConfig(Record):
+    def __init__(self, configs: list[IfaceConfig] | None = None, looked: list[str] | None = None,
+                 unreadable: list[str] | None = None, garbled: list[str] | None = None):
+        self.configs = [] if configs is None else configs
+        self.looked = [] if looked is None else looked              # places searched (shown paths)
+        self.unreadable = [] if unreadable is None else unreadable  # files that needed root
+        self.garbled = [] if garbled is None else garbled           # files that did not parse
 
     def for_iface(self, iface: str, mac: str | None = None) -> list[IfaceConfig]:
         """Configs that apply to ``iface``; networkd uses only its first matching file."""

@@ -3,16 +3,14 @@
 from __future__ import annotations
 
 import ipaddress
-from dataclasses import dataclass
 
 from .host import Host
+from .record import FrozenRecord
 
 
-@dataclass(frozen=True)
-class Route:
-    iface: str
-    network: ipaddress.IPv4Network
-    gateway: ipaddress.IPv4Address | None
+class Route(FrozenRecord):
+    def __init__(self, iface: str, network: ipaddress.IPv4Network, gateway: ipaddress.IPv4Address | None):
+        self._fields(iface=iface, network=network, gateway=gateway)
 
 
 def _hex_ip(h: str) -> ipaddress.IPv4Address:
@@ -89,11 +87,9 @@ def interfaces(host: Host) -> list[str]:
 
 # ---- additions for the net checks (IPv6 routes, per-interface addresses) ----
 
-@dataclass(frozen=True)
-class Route6:
-    iface: str
-    network: ipaddress.IPv6Network
-    gateway: ipaddress.IPv6Address | None
+class Route6(FrozenRecord):
+    def __init__(self, iface: str, network: ipaddress.IPv6Network, gateway: ipaddress.IPv6Address | None):
+        self._fields(iface=iface, network=network, gateway=gateway)
 
 
 def routes6(host: Host) -> list[Route6]:

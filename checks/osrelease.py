@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import re
 import shlex
-from dataclasses import dataclass, field
+
+from .record import Record
 
 FAMILIES = ("debian", "rhel", "suse")
 
@@ -21,16 +22,18 @@ _SUSE_IDS = {"sles", "sled", "opensuse", "opensuse-leap", "opensuse-tumbleweed",
              "opensuse-microos", "sle-micro"}
 
 
-@dataclass
-class OsInfo:
-    id: str | None = None
-    version: str | None = None  # VERSION_ID
-    name: str | None = None  # PRETTY_NAME
-    like: list[str] = field(default_factory=list)
-    codename: str | None = None
-    source: str | None = None  # the file it came from
-    # for an ID kvmprep does not know: the family the root's files show, and which files
-    evidence: tuple[str, str, str | None] | None = None  # (family, what showed it, package manager)
+class OsInfo(Record):
+    def __init__(self, id: str | None = None, version: str | None = None, name: str | None = None,
+                 like: list[str] | None = None, codename: str | None = None, source: str | None = None,
+                 evidence: tuple[str, str, str | None] | None = None):
+        self.id = id
+        self.version = version  # VERSION_ID
+        self.name = name  # PRETTY_NAME
+        self.like = list(like or [])
+        self.codename = codename
+        self.source = source  # the file it came from
+        # for an ID kvmprep does not know: the family the root's files show, and which files
+        self.evidence = evidence  # (family, what showed it, package manager)
 
     @property
     def family_by_id(self) -> str:

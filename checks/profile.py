@@ -8,9 +8,9 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
 
 from .model import SEVERITIES
+from .record import Record
 from .registry import all_checks
 
 PROFILE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles")
@@ -31,19 +31,20 @@ class ProfileError(Exception):
         self.file, self.key, self.expected = file, key, expected
 
 
-@dataclass
-class Entry:
-    severity: str
-    params: dict[str, object] = field(default_factory=dict)
+class Entry(Record):
+    def __init__(self, severity: str, params: dict[str, object] | None = None):
+        self.severity = severity
+        self.params = {} if params is None else params
 
 
-@dataclass
-class Profile:
-    name: str
-    description: str
-    file: str
-    source: str = ""
-    checks: dict[str, Entry] = field(default_factory=dict)
+class Profile(Record):
+    def __init__(self, name: str, description: str, file: str, source: str = "",
+                 checks: dict[str, Entry] | None = None):
+        self.name = name
+        self.description = description
+        self.file = file
+        self.source = source
+        self.checks = {} if checks is None else checks
 
     def to_dict(self) -> dict:
         return {"name": self.name, "description": self.description, "file": self.file}

@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from collections.abc import Callable
 
 from .facts import Facts
 from .host import Host
 from .model import CheckSpec, Outcome
+from .record import Record
 
 # Display order and names of categories (the part of the id before the dot
 # unless a check says otherwise).
@@ -33,14 +33,14 @@ CATEGORIES = {
 _REGISTRY: dict[str, CheckSpec] = {}
 
 
-@dataclass
-class Ctx:
+class Ctx(Record):
     """What a check function gets: the host, shared facts, its parameters."""
 
-    host: Host
-    facts: Facts
-    params: dict[str, object]
-    spec: CheckSpec
+    def __init__(self, host: Host, facts: Facts, params: dict[str, object], spec: CheckSpec):
+        self.host = host
+        self.facts = facts
+        self.params = params
+        self.spec = spec
 
     def show(self, path: str) -> str:
         return self.host.display(path)

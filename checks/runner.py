@@ -10,7 +10,6 @@ from __future__ import annotations
 import threading
 import time
 from _queue import SimpleQueue  # the C queue: no logging/concurrent.futures import cost
-from dataclasses import dataclass, field
 from collections.abc import Callable, Iterable
 
 from . import __version__
@@ -19,6 +18,7 @@ from .facts import Facts
 from .host import Host
 from .model import CheckResult, CheckSpec, Evidence, Outcome, Status
 from .profile import Profile
+from .record import Record
 from .registry import Ctx, all_checks
 
 
@@ -26,13 +26,14 @@ class UsageError(Exception):
     """Bad input from the user (unknown ids...): exit status 2."""
 
 
-@dataclass
-class Report:
-    host: Host
-    facts: Facts
-    profile: Profile
-    results: list[CheckResult] = field(default_factory=list)
-    seconds: float = 0.0
+class Report(Record):
+    def __init__(self, host: Host, facts: Facts, profile: Profile, results: list[CheckResult] | None = None,
+                 seconds: float = 0.0):
+        self.host = host
+        self.facts = facts
+        self.profile = profile
+        self.results = [] if results is None else results
+        self.seconds = seconds
 
     @property
     def summary(self) -> dict:

@@ -8,7 +8,8 @@ STA_UNSYNC. Reading needs no privilege; it describes the running kernel only.
 from __future__ import annotations
 
 import ctypes
-from dataclasses import dataclass
+
+from .record import FrozenRecord
 
 TIME_OK, TIME_INS, TIME_DEL, TIME_OOP, TIME_WAIT, TIME_ERROR = range(6)
 STA_PLL = 0x0001
@@ -50,14 +51,12 @@ class _Timex(ctypes.Structure):
     ]
 
 
-@dataclass(frozen=True)
-class ClockState:
-    synchronized: bool | None  # None: adjtimex could not be called
-    state: int | None = None
-    status: int | None = None
-    maxerror_us: int | None = None
-    esterror_us: int | None = None
-    error: str | None = None
+class ClockState(FrozenRecord):
+    def __init__(self, synchronized: bool | None, state: int | None = None, status: int | None = None,
+                 maxerror_us: int | None = None, esterror_us: int | None = None, error: str | None = None):
+        # synchronized None: adjtimex could not be called
+        self._fields(synchronized=synchronized, state=state, status=status, maxerror_us=maxerror_us,
+                     esterror_us=esterror_us, error=error)
 
     @property
     def summary(self) -> str:

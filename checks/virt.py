@@ -3,24 +3,25 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
 
 from .errors import NeedsRoot, ProbeError
 from .host import Host
+from .record import Record
 
+# Patterns (case-insensitive) are compiled on first use (re's cache), not at import.
 _DMI_VMS = [
-    (re.compile(r"QEMU|KVM|Bochs|OpenStack|oVirt|RHEV|Nutanix AHV", re.I), "kvm"),
-    (re.compile(r"VMware", re.I), "vmware"),
-    (re.compile(r"VirtualBox|innotek", re.I), "oracle"),
-    (re.compile(r"Xen|HVM domU", re.I), "xen"),
-    (re.compile(r"Amazon EC2", re.I), "amazon"),
-    (re.compile(r"Google Compute Engine", re.I), "google"),
-    (re.compile(r"Parallels", re.I), "parallels"),
-    (re.compile(r"BHYVE", re.I), "bhyve"),
+    (r"QEMU|KVM|Bochs|OpenStack|oVirt|RHEV|Nutanix AHV", "kvm"),
+    (r"VMware", "vmware"),
+    (r"VirtualBox|innotek", "oracle"),
+    (r"Xen|HVM domU", "xen"),
+    (r"Amazon EC2", "amazon"),
+    (r"Google Compute Engine", "google"),
+    (r"Parallels", "parallels"),
+    (r"BHYVE", "bhyve"),
 ]
 _DMI_FILES = ("sys_vendor", "product_name", "board_vendor", "bios_vendor", "product_version")
-_LOG_RX = re.compile(r"Hypervisor detected: (\S+)")
-_CGROUP_RX = re.compile(r"docker|containerd|kubepods|libpod|lxc|crio|garden|nspawn", re.I)
+_LOG_RX = r"Hypervisor detected: (\S+)"
+_CGROUP_RX = r"docker|containerd|kubepods|libpod|lxc|crio|garden|nspawn"
 _CONTAINER_ROOT_FS = {"overlay", "aufs", "fuse-overlayfs", "shiftfs"}
 
 
@@ -29,17 +30,18 @@ def dmi_vm_kind(value: str) -> str | None:
     if value.strip() == "Virtual Machine":  # Hyper-V's product_name
         return "microsoft"
     for rx, kind in _DMI_VMS:
-        if rx.search(value):
+        if re.search(rx, value, re.I):
             return kind
     return None
 
 
-@dataclass
-class VirtInfo:
-    kind: str | None = None  # None: bare metal as far as can be seen
-    is_vm: bool | None = None  # None: cannot tell
-    container: str | None = None
-    evidence: list[tuple[str, str]] = field(default_factory=list)
+class VirtInfo(Record):
+    def __init__(self, kind: str | None = None, is_vm: bool | None = None, container: str | None = None,
+                 evidence: list[tuple[str, str]] | None = None):
+        self.kind = kind  # None: bare metal as far as can be seen
+        self.is_vm = is_vm  # None: cannot tell
+        self.container = container
+        self.evidence = [] if evidence is None else evidence
 
     def to_dict(self) -> dict:
         return {"vm": self.is_vm, "hypervisor": self.kind, "container": self.container}
@@ -75,7 +77,7 @@ def detect_virt(host: Host, cpu_flags: frozenset[str], platform: str | None,
             info.kind, info.is_vm = info.kind or hv_type, True
             ev.append(("/sys/hypervisor/type", hv_type))
     for line in kernel_log:
-        m = _LOG_RX.search(line)
+        m = re.search(_LOG_RX, line)
         if m:
             info.kind = info.kind or m.group(1).lower()
             info.is_vm = True
@@ -156,7 +158,7 @@ def _detect_container(host: Host, ev: list) -> str | None:
     except (NeedsRoot, ProbeError):
         cgroup = ""
     for line in cgroup.splitlines():
-        if _CGROUP_RX.search(line):
+        if re.search(_CGROUP_RX, line, re.I):
             signs.append(("/proc/1/cgroup", line.strip()))
             break
     fstype, source = root_fstype(host)

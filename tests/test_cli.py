@@ -91,6 +91,29 @@ def test_root_facts_come_from_the_root_not_this_machine(root):
     assert doc["host"]["os"]["family"] == "suse" and doc["host"]["os"]["package_manager"] == "zypper"
 
 
+@pytest.mark.parametrize("argv", [
+    ["check"], ["check", "--format", "json"], ["check", "--list", "--list"], ["check", "--root="],
+    ["check", "--format=yaml", "--root", "/x", "--profile=p.yaml", "--ignore", "a,b", "--list"],
+    ["check", "--root", ""], ["check", "--ignore=", "--format", "table"], ["check", "--root", "a", "--root", "b"],
+    ["check", "--profile", "x=y"], ["check", "--root=-x"],
+])
+def test_plain_check_arguments_are_what_argparse_gives(argv):
+    from app.cli import _plain_check_args, build_parser
+
+    assert vars(_plain_check_args(argv)) == vars(build_parser().parse_args(argv))
+
+
+@pytest.mark.parametrize("argv", [
+    [], ["plan"], ["check", "-h"], ["check", "--help"], ["check", "--form", "json"], ["check", "--root"],
+    ["check", "--root", "-x"], ["check", "--format", "xml"], ["check", "--list=1"], ["check", "--"],
+    ["check", "extra"], ["check", "--root", "--list"],
+])
+def test_anything_but_a_plain_check_is_left_to_argparse(argv):
+    from app.cli import _plain_check_args
+
+    assert _plain_check_args(argv) is None
+
+
 def test_missing_root_is_exit_2():
     r = kvmprep("check", "--root", "/nonexistent/dir")
     assert r.returncode == 2

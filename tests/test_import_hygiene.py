@@ -59,6 +59,37 @@ def test_check_json_path_imports_no_textual_rich_or_sh(tmp_path):
     assert heavy == []
 
 
+def test_plain_check_path_builds_no_argparse_parser():
+    """`check --format json` parses its arguments without argparse (app/cli.py)."""
+    probe = (
+        "import sys, io, contextlib\n"
+        "from app.cli import main\n"
+        "with contextlib.redirect_stdout(io.StringIO()):\n"
+        "    rc = main(['check', '--format', 'json', '--profile', 'generic'])\n"
+        "print(repr((rc, 'argparse' in sys.modules)))\n"
+    )
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True,
+                         cwd=TOP, env={**os.environ, "TERM": "xterm"}, timeout=60)
+    assert out.returncode == 0, out.stderr
+    rc, argparse_imported = eval(out.stdout.strip().splitlines()[-1])
+    assert rc in (0, 1) and not argparse_imported
+
+
+def test_check_path_creates_no_dataclass():
+    """The engine's data classes are checks.record classes, not @dataclass: generating a
+    dataclass's methods at import costs ~0.3 ms a class, and importing dataclasses pulls in
+    inspect (~6 ms), on every `kvmprep check`."""
+    found = sorted(str(p.relative_to(TOP)) for p in (TOP / "checks").rglob("*.py")
+                   if "dataclasses" in _imports(p))
+    assert found == []
+    probe = ("import sys, io, contextlib\nfrom app.cli import main\n"
+             "with contextlib.redirect_stdout(io.StringIO()):\n    main(['check', '--format', 'json'])\n"
+             "print(repr(sorted(m for m in ('dataclasses', 'inspect', 'argparse') if m in sys.modules)))\n")
+    out = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, cwd=TOP, timeout=60)
+    assert out.returncode == 0, out.stderr
+    assert eval(out.stdout.strip().splitlines()[-1]) == []
+
+
 def test_sh_is_used_only_by_the_command_runner():
     users = sorted(str(p.relative_to(TOP)) for pkg in ("checks", "remediations", "app", "screens")
                    for p in (TOP / pkg).rglob("*.py") if "sh" in _imports(p))

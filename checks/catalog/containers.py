@@ -16,7 +16,7 @@ DOCKER_PACKAGES_DPKG = ("docker-ce", "docker-ee", "docker.io", "docker-engine", 
 DOCKER_PACKAGES_RPM = ("docker-ce", "docker-ee", "docker", "docker-engine", "moby-engine")
 DOCKERD_PATHS = ("/usr/bin/dockerd", "/usr/sbin/dockerd", "/usr/local/bin/dockerd")
 
-_VERSION_RX = re.compile(r"(\d+(?:\.\d+)*)")
+_VERSION_RX = r"(\d+(?:\.\d+)*)"  # compiled on first use, not at import
 
 
 def parse_docker_version(text: str) -> tuple[int, ...] | None:
@@ -30,7 +30,7 @@ def parse_docker_version(text: str) -> tuple[int, ...] | None:
     if text.startswith("Docker version"):
         text = text[len("Docker version"):].strip()
     text = re.sub(r"^\d+:", "", text)  # Debian/rpm epoch
-    m = _VERSION_RX.match(text)
+    m = re.match(_VERSION_RX, text)
     if not m:
         return None
     return tuple(int(x) for x in m.group(1).split("."))

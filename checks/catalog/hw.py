@@ -155,10 +155,10 @@ CHASSIS_TYPES = {
 }
 SERVER_CHASSIS = {17, 23, 25, 26, 27, 28, 29}
 CLIENT_CHASSIS = {3, 4, 6, 8, 9, 10, 11, 12, 13, 14, 15, 16, 24, 30, 31, 32, 35, 36}
-_SERVER_NAMES = re.compile(
+_SERVER_NAMES = (  # compiled on first use (re's cache), not at import; case-insensitive
     r"PowerEdge|ProLiant|Synergy|Apollo|ThinkSystem|System x|ThinkAgile|PRIMERGY|UCS|Supermicro|"
     r"ASRock ?Rack|Tyan|Inspur|Quanta|Wiwynn|Huawei|xFusion|FusionServer|Gigabyte.*(MZ|MS|MR|R\d{3})|"
-    r"Intel.*Server|S2600|M50CYP|Cisco|Nutanix|Oracle.*Server|Sun Fire|IBM|Lenovo.*SR\d|Ampere", re.I)
+    r"Intel.*Server|S2600|M50CYP|Cisco|Nutanix|Oracle.*Server|Sun Fire|IBM|Lenovo.*SR\d|Ampere")
 _DMI = "/sys/class/dmi/id"
 
 
@@ -193,7 +193,7 @@ def hw_server_board(ctx: Ctx):
                       hint="run the KVM host on a physical server")
     if ctype in SERVER_CHASSIS:
         return passed(f"server chassis ({cname}): {product}, board {board}", *ev)
-    named_server = _SERVER_NAMES.search(f"{product} {board}")
+    named_server = re.search(_SERVER_NAMES, f"{product} {board}", re.I)
     if ctype in CLIENT_CHASSIS:
         return warned(f"desktop/laptop chassis ({cname}): {product}, board {board}", *ev,
                       hint="use a server (rack, blade or server tower) with ECC memory and a BMC")

@@ -16,7 +16,7 @@ _TABLES = {
     "VIOT": ("virtio", "virtio-iommu (ACPI VIOT table)"),
 }
 _DT_ROOTS = ("/sys/firmware/devicetree/base", "/proc/device-tree")
-_DT_RX = re.compile(r"(^|[-_,])(iommu|smmu)", re.I)
+_DT_RX = r"(?i)(^|[-_,])(iommu|smmu)"  # patterns are compiled on first use, not at import
 
 
 def firmware_iommu(ctx: Ctx) -> tuple[list[tuple[str, str]], list[str]]:
@@ -45,7 +45,7 @@ def _devicetree_iommu(ctx: Ctx) -> tuple[str | None, list[str]]:
                 child = f"{path}/{name}"
                 if not ctx.host.is_dir(child):
                     continue
-                if _DT_RX.search(name.split("@", 1)[0]):
+                if re.search(_DT_RX, name.split("@", 1)[0]):
                     hits.append(child[len(root):])
                 elif depth < 3:
                     queue.append((child, depth + 1))
@@ -117,15 +117,15 @@ def _kernel_config(ctx: Ctx) -> tuple[dict[str, str], str | None]:
     return {}, None
 
 
-_CONFIG_SET = re.compile(r"^[ \t]*(CONFIG_\w+)=(.*?)[ \t]*$", re.M)
-_CONFIG_UNSET = re.compile(r"^[ \t]*# (CONFIG_\w+) is not set", re.M)
+_CONFIG_SET = r"(?m)^[ \t]*(CONFIG_\w+)=(.*?)[ \t]*$"
+_CONFIG_UNSET = r"(?m)^[ \t]*# (CONFIG_\w+) is not set"
 
 
 def _parse_config(text: str) -> dict[str, str]:
     """The IOMMU options of a kernel config (only those lines are parsed: it is 8000 lines)."""
     wanted = "\n".join(line for line in text.splitlines() if "IOMMU" in line)
-    out = {m.group(1): "n" for m in _CONFIG_UNSET.finditer(wanted)}
-    out.update((m.group(1), m.group(2)) for m in _CONFIG_SET.finditer(wanted))
+    out = {m.group(1): "n" for m in re.finditer(_CONFIG_UNSET, wanted)}
+    out.update((m.group(1), m.group(2)) for m in re.finditer(_CONFIG_SET, wanted))
     return out
 
 

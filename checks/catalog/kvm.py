@@ -16,8 +16,9 @@ from ..registry import Ctx, check
 KVM_MAJOR, KVM_MINOR = 10, 232
 UDEV_DIRS = ("/etc/udev/rules.d", "/run/udev/rules.d", "/usr/local/lib/udev/rules.d",
              "/usr/lib/udev/rules.d", "/lib/udev/rules.d")
-_UDEV_ASSIGN = re.compile(r'\b(GROUP|MODE|OWNER)\s*:?=\s*"([^"]*)"')
-_UDEV_KVM = re.compile(r'KERNEL\s*==\s*"kvm"')
+# patterns are compiled on first use (re's cache), not at import
+_UDEV_ASSIGN = r'\b(GROUP|MODE|OWNER)\s*:?=\s*"([^"]*)"'
+_UDEV_KVM = r'KERNEL\s*==\s*"kvm"'
 
 
 # ---- helpers -------------------------------------------------------------------
@@ -66,9 +67,9 @@ def _udev_kvm_rule(ctx: Ctx) -> dict[str, tuple[str, str]]:
         text = ctx.host.read_text(path) or ""
         for line in text.splitlines():
             line = line.strip()
-            if line.startswith("#") or not _UDEV_KVM.search(line):
+            if line.startswith("#") or not re.search(_UDEV_KVM, line):
                 continue
-            for key, value in _UDEV_ASSIGN.findall(line):
+            for key, value in re.findall(_UDEV_ASSIGN, line):
                 out[key] = (value, ctx.show(path))
     return out
 

@@ -19,7 +19,7 @@ from ..units import enabled_states, unit_path
 
 _BAD_HOSTNAMES = ("localhost", "localhost.localdomain", "localhost6", "localhost6.localdomain6",
                   "localhost4", "localhost4.localdomain4", "(none)", "")
-_LABEL = re.compile(r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z")
+_LABEL = r"(?!-)[A-Za-z0-9-]{1,63}(?<!-)\Z"  # patterns are compiled on first use, not at import
 
 
 # ---- shared helpers ---------------------------------------------------------------
@@ -72,7 +72,7 @@ def _hostname_problem(name: str) -> str | None:
         return "it is longer than 253 characters"
     labels = name[:-1].split(".") if name.endswith(".") else name.split(".")
     for label in labels:
-        if not _LABEL.match(label):
+        if not re.match(_LABEL, label):
             return (f"label {label!r} is not 1-63 letters, digits and inner hyphens" if label
                     else "it has an empty label (two dots in a row)")
     if labels[-1].isdigit():
@@ -526,7 +526,7 @@ def net_default_gateway(ctx: Ctx):
 
 # ---- net.iface-names ------------------------------------------------------------
 
-_IFNAME = re.compile(r"[A-Za-z0-9._-]+\Z")
+_IFNAME = r"[A-Za-z0-9._-]+\Z"
 
 
 @check(
@@ -546,7 +546,7 @@ def net_iface_names(ctx: Ctx):
         source = "interface configuration files"
         if not names:
             return skipped("no /sys/class/net and no configured interface names in the root")
-    bad = [n for n in names if not _IFNAME.match(n)]
+    bad = [n for n in names if not re.match(_IFNAME, n)]
     ev = (source, ", ".join(repr(n) if n in bad else n for n in names))
     if bad:
         return failed(f"{len(bad)} interface name(s) with characters other than ASCII letters, digits, '.', "
@@ -776,12 +776,12 @@ LIBVIRT_NET_FILES = ("/etc/libvirt/qemu/networks/default.xml", "/usr/share/libvi
 
 def _libvirt_default_net(ctx: Ctx):
     """(IPv4Network or None, bridge name, evidence, problem)."""
-    import xml.etree.ElementTree as ET
-
     for path in LIBVIRT_NET_FILES:
         text = ctx.host.read_text(path)
         if text is None:
             continue
+        import xml.etree.ElementTree as ET  # only when there is a definition to read
+
         try:
             root = ET.fromstring(text)
         except ET.ParseError as exc:

@@ -9,10 +9,9 @@ when systemd runs; otherwise the process table tells.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from .. import units
 from ..model import failed, passed, warned
+from ..record import Record
 from ..registry import Ctx, check
 from .packages import install_command
 
@@ -63,8 +62,7 @@ def _not_pid1_ev(ctx: Ctx):
     return (ctx.show("/run/systemd/system"), "missing: systemd is not PID 1 here")
 
 
-@dataclass
-class LibvirtModel:
+class LibvirtModel(Record):
     """Which libvirt service model a root uses, decided from its unit files.
 
     Shared by the check services.libvirt and the remediation enable-libvirt.
@@ -72,16 +70,20 @@ class LibvirtModel:
     ``conflict`` when both models are enabled at once.
     """
 
-    paths: dict[str, str | None]
-    model: str | None = None  # "monolithic" | "modular" | None
-    why: str = ""
-    states: dict[str, str] = field(default_factory=dict)
-    source: str = ""
-    present: list[str] = field(default_factory=list)
-    presets: list[str] = field(default_factory=list)  # preset lines enabling virtqemud (when they decided)
-    mono_on: bool = False
-    mod_on: bool = False
-    conflict: bool = False
+    def __init__(self, paths: dict[str, str | None], model: str | None = None, why: str = "",
+                 states: dict[str, str] | None = None, source: str = "", present: list[str] | None = None,
+                 presets: list[str] | None = None, mono_on: bool = False, mod_on: bool = False,
+                 conflict: bool = False):
+        self.paths = paths
+        self.model = model  # "monolithic" | "modular" | None
+        self.why = why
+        self.states = {} if states is None else states
+        self.source = source
+        self.present = [] if present is None else present
+        self.presets = [] if presets is None else presets  # preset lines enabling virtqemud (when they decided)
+        self.mono_on = mono_on
+        self.mod_on = mod_on
+        self.conflict = conflict
 
     @property
     def installed(self) -> bool:

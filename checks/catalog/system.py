@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import time
 
 from ..errors import ProbeError
 from ..model import failed, passed, skipped, warned
@@ -93,15 +94,13 @@ def _version_ok(version: tuple[int, ...], entry: dict) -> tuple[bool, str]:
     return True, ""
 
 
-def _eol(info: OsInfo, today=None) -> str | None:
-    import datetime
-
-    today = today or datetime.date.today()
+def _eol(info: OsInfo, today: tuple[int, int, int] | None = None) -> str | None:
+    today = today or time.localtime()[:3]  # (year, month, day): date.today() without importing datetime
     ids = effective_ids(info)
     major = str(info.major) if info.major is not None else None
     for os_id, ver, date, text in END_OF_LIFE:
         # CentOS Stream is checked under its own name only
-        if ((os_id == ids[0] if ids else False) and major == ver and today > datetime.date(*date)):
+        if ((os_id == ids[0] if ids else False) and major == ver and today > date):
             return text
     return None
 
@@ -223,8 +222,9 @@ _OWN_REPO_TOKENS = {
     "debuginfo", "debug", "devel", "media", "cisco", "openh264", "modular", "testing",
     "rhel", "centos", "almalinux", "rocky", "fedora", "ol", "rhui", "kernel",
 }
-_THIRD_PARTY_REPO_RX = re.compile(r"epel|remi|rpmfusion|elrepo|ius|docker|nginx|mariadb|mysql|pgdg|postgres|"
-                                  r"mongodb|percona|zabbix|nodesource|grafana|gitlab|jenkins", re.I)
+# patterns are compiled on first use (re's cache), not at import
+_THIRD_PARTY_REPO_RX = (r"(?i)epel|remi|rpmfusion|elrepo|ius|docker|nginx|mariadb|mysql|pgdg|postgres|"
+                        r"mongodb|percona|zabbix|nodesource|grafana|gitlab|jenkins")
 
 _EXTRA_SERVICES = {
     "nginx": "nginx (web server)",
@@ -241,7 +241,7 @@ _EXTRA_SERVICES = {
     "redis-server": "Redis (DBMS)",
 }
 _MIRROR_ROOTS = {"debian", "debian-security", "debian-archive", "ubuntu", "ubuntu-ports"}
-_PG_UNIT_RX = re.compile(r"postgresql(-\d+(\.\d+)?)?(@)?\.service$")
+_PG_UNIT_RX = r"postgresql(-\d+(\.\d+)?)?(@)?\.service$"
 
 
 def _own_host(host: str, os_ids: list[str], family: str) -> bool:
@@ -333,7 +333,7 @@ def _yum_third_party(ctx: Ctx, os_ids, family) -> tuple[list[tuple[str, str]], l
             host = urlparse(url).hostname or ""
             tokens = set(re.split(r"[-_.:\s]+", rid.lower()))
             own_token = bool(tokens & _OWN_REPO_TOKENS) or any(re.fullmatch(r"ol\d+|el\d+|uekr?\d*", t) for t in tokens)
-            if _THIRD_PARTY_REPO_RX.search(rid):
+            if re.search(_THIRD_PARTY_REPO_RX, rid):
                 own = False
             elif own_token:
                 own = True
@@ -370,7 +370,7 @@ def _extra_services(ctx: Ctx) -> list[tuple[str, str]]:
             base = name[:-len(".service")] if name.endswith(".service") else name if d == "/etc/init.d" else None
             if base is None:
                 continue
-            if _PG_UNIT_RX.match(name) or (d == "/etc/init.d" and base == "postgresql"):
+            if re.match(_PG_UNIT_RX, name) or (d == "/etc/init.d" and base == "postgresql"):
                 key, what = "postgresql", _EXTRA_SERVICES["postgresql"]
             elif base in _EXTRA_SERVICES:
                 key, what = base, _EXTRA_SERVICES[base]

@@ -2,26 +2,27 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-
 from ..errors import ProbeError
 from ..model import failed, passed, warned
+from ..record import Record
 from ..registry import Ctx, check
 from ..units import enabled_states, systemd_running, unit_path
 
 ENABLED = ("enabled", "enabled-runtime")
 
 
-@dataclass
-class Daemon:
-    name: str
-    units: tuple[str, ...]
-    binaries: tuple[str, ...]
-    procs: tuple[str, ...]
-    installed: str | None = None  # where it was seen
-    enabled: str | None = None  # the unit that is enabled
-    states: dict[str, str] = field(default_factory=dict)
-    running: list[int] = field(default_factory=list)
+class Daemon(Record):
+    def __init__(self, name: str, units: tuple[str, ...], binaries: tuple[str, ...], procs: tuple[str, ...],
+                 installed: str | None = None, enabled: str | None = None, states: dict[str, str] | None = None,
+                 running: list[int] | None = None):
+        self.name = name
+        self.units = units
+        self.binaries = binaries
+        self.procs = procs
+        self.installed = installed  # where it was seen
+        self.enabled = enabled  # the unit that is enabled
+        self.states = {} if states is None else states
+        self.running = [] if running is None else running
 
     @property
     def main_unit(self) -> str:
