@@ -11,6 +11,7 @@ from textual.binding import Binding
 from textual.widgets import DataTable, Static
 
 from .base import WizardScreen
+from .widgets import DetailsPane, RowTable
 
 
 class FixesScreen(WizardScreen):
@@ -32,8 +33,8 @@ class FixesScreen(WizardScreen):
         banner = ("Fixes for this host (Space: select/drop):" if self.state.is_root else
                   f"READ-ONLY (not root): you can review the fixes; to apply them run {self.state.sudo_command()}")
         yield Static(banner, classes="title" if self.state.is_root else "warning", id="fixes-banner")
-        yield DataTable(id="fixes-table", cursor_type="row")
-        yield Static("Working out the fixes...", id="fix-details")
+        yield RowTable(id="fixes-table", cursor_type="row")
+        yield DetailsPane("Working out the fixes...", id="fix-details")
         yield self.footer()
 
     def on_mount(self) -> None:
@@ -56,7 +57,7 @@ class FixesScreen(WizardScreen):
             plan = build_plan(self.state.host, self.state.facts, self.state.report,
                               profile_name=self.state.profile.name)
         except Exception as exc:  # one error handler: say it, keep the wizard alive
-            self.app.call_from_thread(self.query_one("#fix-details", Static).update,
+            self.app.call_from_thread(self.query_one("#fix-details", DetailsPane).update,
                                       f"Could not work out the fixes: {exc}")
             return
         self.app.call_from_thread(self.planned, plan)
@@ -83,8 +84,8 @@ class FixesScreen(WizardScreen):
             table.add_row(Text("[!]"), Text(m["check"]), Text("manual: " + (m.get("hint") or m["detail"])),
                           Text("-"), key=f"manual:{m['check']}")
         if not table.row_count:
-            self.query_one("#fix-details", Static).update("Nothing to fix: no failing check has a fix, "
-                                                          "and none needs a manual step.")
+            self.query_one("#fix-details", DetailsPane).update("Nothing to fix: no failing check has a fix, "
+                                                               "and none needs a manual step.")
         table.focus()
 
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
@@ -110,7 +111,7 @@ class FixesScreen(WizardScreen):
             if m.get("hint"):
                 t.append("What to do: ", style="bold")
                 t.append(m["hint"])
-        self.query_one("#fix-details", Static).update(t)
+        self.query_one("#fix-details", DetailsPane).update(t)
 
     def _current(self) -> str | None:
         table = self.query_one(DataTable)
@@ -134,7 +135,11 @@ class FixesScreen(WizardScreen):
             return
         every = {s.remediation for s in self.state.plan.steps}
         self.state.selected = set() if self.state.selected == every else every
-        self.fill()
+        table = self.query_one(DataTable)
+        for rid in every:  # the marks that change, in place: the cursor stays, the rest is not redrawn
+            mark = "[x]" if rid in self.state.selected else "[ ]"
+            if table.get_cell(f"fix:{rid}", "use").plain != mark:
+                table.update_cell(f"fix:{rid}", "use", Text(mark))
 
     def action_next(self) -> None:
         from .preview import PreviewScreen

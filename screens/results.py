@@ -12,6 +12,7 @@ from textual.widgets import DataTable, Static
 
 from .base import WizardScreen
 from .style import problem_rank, status_text
+from .widgets import DetailsPane, RowTable
 
 
 class ResultsScreen(WizardScreen):
@@ -36,9 +37,9 @@ class ResultsScreen(WizardScreen):
     def compose(self) -> ComposeResult:
         yield self.header()
         yield Static(self.verdict(), id="verdict")
-        table = DataTable(id="results-table", cursor_type="row", zebra_stripes=False)
+        table = RowTable(id="results-table", cursor_type="row", zebra_stripes=False)
         yield table
-        yield Static("", id="details")
+        yield DetailsPane("", id="details")
         yield self.footer()
 
     def verdict(self) -> Text:
@@ -89,7 +90,7 @@ class ResultsScreen(WizardScreen):
                 table.add_row(status_text(r.status.value), Text(r.id), Text(r.detail + sev), key=r.id)
                 self.row_checks[r.id] = r
         if not self.row_checks:
-            self.query_one("#details", Static).update("No problems: every check passes.")
+            self.query_one("#details", DetailsPane).update("No problems: every check passes.")
         else:
             first = next(iter(self.row_checks))
             table.move_cursor(row=table.get_row_index(first))
@@ -97,7 +98,7 @@ class ResultsScreen(WizardScreen):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         r = self.row_checks.get(event.row_key.value)
         if r is not None:
-            self.query_one("#details", Static).update(details_text(r))
+            self.query_one("#details", DetailsPane).update(details_text(r))
 
     def action_filter(self) -> None:
         self.problems_only = not self.problems_only

@@ -10,6 +10,7 @@ from textual.widgets import OptionList, Static
 from textual.widgets.option_list import Option
 
 from .base import WizardScreen
+from .widgets import RowList
 
 
 class WelcomeScreen(WizardScreen):
@@ -24,7 +25,7 @@ class WelcomeScreen(WizardScreen):
         with Vertical():
             yield Static(self.summary(), id="host-summary")
             yield Static("Profile (Up/Down, Enter to detect):", classes="title")
-            yield OptionList(*self.profile_options(), id="profiles")
+            yield RowList(*self.profile_options(), id="profiles")  # repaints only the two rows a move changes
         yield self.footer()
 
     def summary(self) -> Text:

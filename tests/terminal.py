@@ -51,6 +51,20 @@ class Terminal:
         self.frames.append(screen)
         return screen
 
+    def capture_styled(self) -> str:
+        """The screen with its colours and attributes as escape sequences, every cell
+        (``capture-pane -e -N``: trailing blanks too, whatever their colour)."""
+        return self._tmux("capture-pane", "-p", "-e", "-N", "-t", self.name)
+
+    def record_output(self, path: Path) -> None:
+        """From now on, append every byte the program writes to its terminal to ``path``
+        (``tmux pipe-pane``: the pty's output as a serial line would carry it)."""
+        path.touch()
+        self._tmux("pipe-pane", "-o", "-t", self.name, f"cat >> {shlex.quote(str(path))}")
+
+    def resize(self, width: int, height: int) -> None:
+        self._tmux("resize-window", "-t", self.name, "-x", str(width), "-y", str(height))
+
     def keys(self, *keys: str) -> None:
         self._tmux("send-keys", "-t", self.name, *keys)
 
