@@ -5,6 +5,7 @@ how it is fixed."""
 from __future__ import annotations
 
 from rich.text import Text
+from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.reactive import reactive
@@ -63,6 +64,33 @@ class ResultsScreen(WizardScreen):
         table.add_column("Detail", key="detail")
         self.fill()
         table.focus()
+        if self.state.plan is None:
+            self.make_plan()
+
+    @work(thread=True, exclusive=True, group="plan")
+    def make_plan(self) -> None:
+        """The plan, worked out while the admin reads the results: the details
+        pane offers a fix only where the planner really acts for that check,
+        and the Fixes screen starts from it."""
+        from remediations.plan import build_plan
+
+        try:
+            plan = build_plan(self.state.host, self.state.facts, self.state.report,
+                              profile_name=self.state.profile.name)
+        except Exception:  # the Fixes screen works it out again and says what failed
+            return
+        self.app.call_from_thread(self.planned, plan)
+
+    def planned(self, plan) -> None:
+        if self.state.plan is None:
+            self.state.plan = plan
+            self.state.selected = {s.remediation for s in plan.steps}
+        table = self.query_one(DataTable)
+        if table.row_count:
+            key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value
+            r = self.row_checks.get(key)
+            if r is not None:
+                self.query_one("#details", DetailsPane).update(details_text(r, self.state.plan))
 
     def ordered(self):
         from checks.registry import CATEGORIES
@@ -98,7 +126,7 @@ class ResultsScreen(WizardScreen):
     def on_data_table_row_highlighted(self, event: DataTable.RowHighlighted) -> None:
         r = self.row_checks.get(event.row_key.value)
         if r is not None:
-            self.query_one("#details", DetailsPane).update(details_text(r))
+            self.query_one("#details", DetailsPane).update(details_text(r, self.state.plan))
 
     def action_filter(self) -> None:
         self.problems_only = not self.problems_only
@@ -121,7 +149,7 @@ class ResultsScreen(WizardScreen):
         self.app.push_screen(FixesScreen())
 
 
-def details_text(r) -> Text:
+def details_text(r, plan=None) -> Text:
     t = Text()
     t.append_text(status_text(r.status.value))
     t.append(f" {r.id}", style="bold")
@@ -138,10 +166,15 @@ def details_text(r) -> Text:
         if r.hint:
             t.append("Fix: ", style="bold")
             t.append(r.hint + "\n")
-        if r.remediations:
+        offered, refused = (plan.offers(r.id, r.remediations) if plan is not None
+                            else (list(r.remediations), []))
+        if offered:
             t.append("kvmprep can fix it: ", style="bold")
-            t.append(", ".join(r.remediations) + "\n")
-        elif not r.hint:
+            t.append(", ".join(offered) + ("" if plan is not None else " (working out the plan...)") + "\n")
+        elif refused:
+            t.append("kvmprep cannot fix it here: ", style="bold")
+            t.append("; ".join(refused) + "\n")
+        if not r.remediations and not r.hint:
             t.append("Fix: ", style="bold")
             t.append("nothing kvmprep can change; see the detail above\n")
     return t

@@ -431,3 +431,22 @@ async def test_too_small_then_resized(wroot, profile):
         await wait_text(pilot, "79x24")
         await pilot.resize_terminal(80, 24)
         assert await wait_screen(pilot, "WelcomeScreen") is welcome
+
+
+async def test_results_offer_only_fixes_that_act(wroot, profile):
+    """The details pane offers a fix from the planner's answer: a kernel
+    without tun gets no 'kvmprep can fix it: load-kvm-modules' for kvm.tun."""
+    from remediations.plan import Plan, Step
+    from screens.results import details_text
+
+    app = make_app(wroot, profile=profile)
+    async with app.run_test(size=SIZE) as pilot:
+        results = await to_results(pilot)
+        r = next(r for r in app.state.report.results if r.remediations and r.status.value != "pass")
+        plan = Plan(str(wroot), "generic", "now",
+                    [Step(r.remediations[0], "t", [r.id], [], [], {r.id: "tun: not available in this kernel"})])
+        text = details_text(r, plan).plain
+        assert "kvmprep can fix it" not in text
+        assert f"kvmprep cannot fix it here: {r.remediations[0]}: tun: not available in this kernel" in text
+        await wait_for(pilot, lambda: app.state.plan is not None, 60, "the plan worked out on the results")
+        assert results is app.screen

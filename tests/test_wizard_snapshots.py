@@ -77,6 +77,7 @@ async def to_results(pilot):
 
     await pilot.press("enter")
     await until(pilot, lambda: isinstance(pilot.app.screen, ResultsScreen))
+    await until(pilot, lambda: pilot.app.state.plan is not None)  # worked out while the results show
     await pilot.pause()
 
 

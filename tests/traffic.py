@@ -299,6 +299,7 @@ def to_results(t: Terminal) -> str:
     at_welcome(t)
     t.keys("Enter")
     return t.wait_for(lambda s: "3/8 Results" in s and "Enter Fixes" in s and "-- " in s
+                      and "working out the plan" not in s  # the plan's answer is in the details pane
                       and check_of(cursor_row(t.capture_styled()) or "") is not None, "the filled results")
 
 
