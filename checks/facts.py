@@ -83,11 +83,14 @@ class Facts:
     @property
     def cpu(self) -> CpuInfo:
         def compute():
-            text = self.cpuinfo_text or ""
-            info = parse_cpuinfo(text if self.cpuinfo_state == "ok" else "")
+            info = self._parsed_cpuinfo() if self.cpuinfo_state == "ok" else parse_cpuinfo("")
             info.arch = self._arch_and_source(info.arch)[0]
             return info
         return self._memo("cpu", compute)
+
+    def _parsed_cpuinfo(self) -> CpuInfo:
+        """/proc/cpuinfo parsed once: judged by cpuinfo_state, used by cpu."""
+        return self._memo("cpuinfo_parsed", lambda: parse_cpuinfo(self.cpuinfo_text or ""))
 
     @property
     def cpuinfo_state(self) -> str:
@@ -98,7 +101,7 @@ class Facts:
             text = self.cpuinfo_text
             if not text or not text.strip():
                 return "missing"
-            keys = parse_cpuinfo(text).raw_keys
+            keys = self._parsed_cpuinfo().raw_keys
             if "\ufffd" in text or "\0" in text or not ("processor" in keys or "# processors" in keys):
                 return "garbled"
             return "ok"
