@@ -43,6 +43,11 @@ class WizardState:
     apply_events: list = field(default_factory=list)
     apply_finished: dict | None = None  # the detached apply's final event
     undo_result: dict | None = None  # {"ok": bool, "lines": [...]} once the wizard undid the apply
+    early: object = None  # checks.background.BackgroundRun started on the welcome screen
+
+    # The welcome screen's detection is joined only if Enter comes this soon
+    # after it started; later, detection runs again (the host as of now).
+    EARLY_FRESH_FOR = 30.0
 
     def report_path(self, stamp: str) -> str:
         """Where the summary saves the report unless told otherwise: the log

@@ -49,6 +49,14 @@ class DetectionScreen(WizardScreen):
         self.done_count = 0
         self.show_progress(0)
         self.set_interval(0.5 if self.app.options.slow else 0.1, self.flush)
+        state = self.state
+        early = state.early
+        if (state.report is None and early is not None and early.done and early.error is None
+                and early.fresh(state.profile, state.EARLY_FRESH_FOR)):
+            # decided while the admin read the welcome screen: straight to the results
+            state.early = None
+            self.finished(early.host, early.facts, early.join())
+            return
         self.run_detection()
 
     def show_progress(self, done: int) -> None:
@@ -60,19 +68,25 @@ class DetectionScreen(WizardScreen):
         from checks.host import Host
         from checks.runner import run_checks
 
-        old = self.state.host
-        if self.state.report is None:
-            host, facts = old, self.state.facts  # the first run: the welcome screen's facts are fresh
-        else:
-            host = Host(old.root, env=old.env, euid=old.euid, live=old.live)  # a re-run: nothing cached
-            facts = Facts(host)
-        facts.prefetch()
-
         def on_result(result, done, total):
             # post, do not wait: call_from_thread would block the checks on every frame
             self.post_message(ResultDecided(result, done))
 
-        report = run_checks(host, self.state.profile, on_result=on_result, facts=facts)
+        state = self.state
+        early, state.early = state.early, None  # joined at most once
+        if state.report is None and early is not None and early.fresh(state.profile, state.EARLY_FRESH_FOR):
+            # started on the welcome screen moments ago: its results so far, then the rest
+            report = early.join(on_result)
+            self.post_message(DetectionDone(early.host, early.facts, report))
+            return
+        old = state.host
+        if state.report is None and early is None:
+            host, facts = old, state.facts  # the first run: the welcome screen's facts are fresh
+        else:
+            host = Host(old.root, env=old.env, euid=old.euid, live=old.live)  # nothing cached
+            facts = Facts(host)
+        facts.prefetch()
+        report = run_checks(host, state.profile, on_result=on_result, facts=facts)
         self.post_message(DetectionDone(host, facts, report))
 
     def on_result_decided(self, message: ResultDecided) -> None:

@@ -65,7 +65,9 @@ class ResultsScreen(WizardScreen):
         self.fill()
         table.focus()
         if self.state.plan is None:
-            self.make_plan()
+            # after the first frame: the planner's imports and work would
+            # otherwise hold the GIL while the results are drawn
+            self.call_after_refresh(self.make_plan)
 
     @work(thread=True, exclusive=True, group="plan")
     def make_plan(self) -> None:

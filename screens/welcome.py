@@ -98,6 +98,22 @@ class WelcomeScreen(WizardScreen):
             if ol.get_option_at_index(i).id == self._wanted:
                 ol.highlighted = i
         ol.focus()
+        # detection of the default profile starts once the screen is drawn,
+        # while the admin reads it (the detection screen joins it)
+        self.call_after_refresh(self.start_early_detection)
+
+    def start_early_detection(self) -> None:
+        from checks.background import BackgroundRun
+        from checks.profile import load_profile
+
+        if self.state.early is not None or self.state.report is not None:
+            return
+        try:
+            profile = load_profile(self._wanted)
+        except Exception:  # a bad profile is reported when it is chosen
+            return
+        self.state.early = BackgroundRun(self.state.host, self.state.facts, profile).start()
+        self._early_for = self._wanted
 
     def on_option_list_option_selected(self, event: OptionList.OptionSelected) -> None:
         self.start(event.option.id)
@@ -112,8 +128,12 @@ class WelcomeScreen(WizardScreen):
 
         from .detection import DetectionScreen
 
+        early = self.state.early
         try:
-            self.state.profile = load_profile(profile_name)
+            if early is not None and getattr(self, "_early_for", None) == profile_name:
+                self.state.profile = early.profile  # the early run's own profile object
+            else:
+                self.state.profile = load_profile(profile_name)
         except ProfileError as exc:
             self.notify(str(exc), severity="error", timeout=10)
             return

@@ -248,3 +248,18 @@ def test_kernel_offline_from_kernel_config(root):
     root.mkdir(f"lib/modules/{REL}")
     root.write(f"boot/config-{REL}", "CONFIG_INTEL_IOMMU=y\nCONFIG_INTEL_IOMMU_DEFAULT_ON=y\n")
     assert root.check("iommu.kernel").status is Status.PASS
+
+
+def test_kernel_config_from_proc_config_gz_on_a_live_host(root):
+    """Without /boot/config-*, a live host's /proc/config.gz (gzip) is read; a
+    corrupt one is no config at all, not an error."""
+    import gzip
+
+    root.write("proc/cmdline", "BOOT_IMAGE=/vmlinuz root=/dev/vda1\n")
+    root.write("proc/config.gz", gzip.compress(b"# CONFIG_INTEL_IOMMU is not set\nCONFIG_AMD_IOMMU=y\n"))
+    r = root.check("iommu.kernel", live=True)
+    assert "/proc/config.gz: CONFIG_INTEL_IOMMU=n, CONFIG_INTEL_IOMMU_DEFAULT_ON=?, CONFIG_AMD_IOMMU=y" in \
+        "\n".join(f"{e.source}: {e.value}" for e in r.evidence), r.evidence
+    root.write("proc/config.gz", b"\x1f\x8b\x08garbage")
+    r = root.check("iommu.kernel", live=True)
+    assert r.status is not Status.ERROR and "config.gz" not in str(r.evidence)
