@@ -197,7 +197,7 @@ class Host:
         env: Mapping[str, str] | None = None,
     ) -> CommandResult:
         """Run argv (no shell), capture text; raises ToolMissing / ProbeError."""
-        import subprocess  # lazily: a run that spawns nothing never pays for it
+        from .spawn import Timeout, run_captured  # not subprocess: see checks/spawn.py
 
         exe = self.which(argv[0]) if "/" not in argv[0] else argv[0]
         if exe is None:
@@ -207,20 +207,12 @@ class Host:
         if env:
             run_env.update(env)
         try:
-            proc = subprocess.run(
-                [exe, *argv[1:]],
-                capture_output=True,
-                text=True,
-                errors="replace",
-                timeout=timeout,
-                env=run_env,
-                stdin=subprocess.DEVNULL,
-            )
-        except subprocess.TimeoutExpired as exc:
-            raise ProbeError(" ".join(argv), f"timed out after {timeout:g}s") from exc
+            rc, out, err = run_captured([exe, *argv[1:]], run_env, timeout)
+        except Timeout:
+            raise ProbeError(" ".join(argv), f"timed out after {timeout:g}s") from None
         except OSError as exc:
             raise ProbeError(" ".join(argv), exc.strerror or str(exc)) from exc
-        return CommandResult(tuple(argv), proc.returncode, proc.stdout, proc.stderr)
+        return CommandResult(tuple(argv), rc, out.decode("utf-8", "replace"), err.decode("utf-8", "replace"))
 
     # ---- memo -------------------------------------------------------------
     def memo(self, key: tuple, compute):

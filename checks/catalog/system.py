@@ -10,6 +10,7 @@ from ..model import failed, passed, skipped, warned
 from ..osrelease import OsInfo
 from ..registry import Ctx, check
 from ..units import UNIT_DIRS, enabled_states
+from ..urls import url_parts
 
 # ---------------------------------------------------------------- distribution
 
@@ -322,15 +323,13 @@ def _enabled(values: dict[str, str]) -> bool:
 
 
 def _yum_third_party(ctx: Ctx, os_ids, family) -> tuple[list[tuple[str, str]], list[str]]:
-    from urllib.parse import urlparse
-
     found, files = [], ctx.host.glob("/etc/yum.repos.d", "*.repo")
     for path in files:
         for rid, values in _ini_sections(ctx.host.read_text(path) or ""):
             if not _enabled(values):
                 continue
             url = _repo_url(values)
-            host = urlparse(url).hostname or ""
+            host = url_parts(url).hostname or ""
             tokens = set(re.split(r"[-_.:\s]+", rid.lower()))
             own_token = bool(tokens & _OWN_REPO_TOKENS) or any(re.fullmatch(r"ol\d+|el\d+|uekr?\d*", t) for t in tokens)
             if re.search(_THIRD_PARTY_REPO_RX, rid):
@@ -345,16 +344,14 @@ def _yum_third_party(ctx: Ctx, os_ids, family) -> tuple[list[tuple[str, str]], l
 
 
 def _zypper_third_party(ctx: Ctx) -> tuple[list[tuple[str, str]], list[str]]:
-    from urllib.parse import urlparse
-
     found, files = [], ctx.host.glob("/etc/zypp/repos.d", "*.repo")
     for path in files:
         for alias, values in _ini_sections(ctx.host.read_text(path) or ""):
             if not _enabled(values):
                 continue
             url = _repo_url(values)
-            parsed = urlparse(url)
-            host = (parsed.hostname or "").lower()
+            parsed = url_parts(url)
+            host = parsed.hostname or ""
             if parsed.scheme in ("cd", "dvd", "dir", "iso", "hd", "plugin", "file") or not url:
                 continue
             if "suse" in host and not parsed.path.startswith("/repositories/"):
@@ -395,8 +392,6 @@ def _extra_services(ctx: Ctx) -> list[tuple[str, str]]:
     params={"strict": False},
 )
 def os_minimal(ctx: Ctx):
-    from urllib.parse import urlparse
-
     info = ctx.facts.os
     family = info.family
     os_ids = effective_ids(info) + [i for i in info.like if i in _OWN_HOSTS]
@@ -407,7 +402,7 @@ def os_minimal(ctx: Ctx):
         read += files
         seen = set()
         for path, uri, suite in entries:
-            parsed = urlparse(uri)
+            parsed = url_parts(uri)
             host = parsed.hostname
             if not host or parsed.scheme in ("cdrom", "file", "copy"):
                 continue
