@@ -264,6 +264,10 @@ def _second_round(args, host, plan, profile, first, sink=_print_event):
     report = run_checks(fresh, profile, facts=facts)
     second = build_plan(fresh, facts, report, plan.replan, profile_name=_profile_ref(profile))
     if second.empty:
+        # e.g. Debian's libvirt package enabled libvirtd itself: say so rather than nothing
+        print("\nNow that the packages are installed:")
+        for rid, reason in second.nothing_to_do.items():
+            print(f"[-] {rid}: nothing to do ({reason})")
         return first
     print("\nNow that the packages are installed, the fixes that needed them:")
     if hasattr(sink, "write"):
@@ -341,15 +345,18 @@ def apply_detached(host, plan, profile) -> int:
     argv = kvmprep_argv("apply", plan_path, "--yes", "--foreground",
                         "--root", str(host.root), "--profile", profile.file)
     out = journal.open_entry("apply.out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+    # the apply plans again and must get the same plan (else: a stale plan): it
+    # needs what the planners read from the environment (the admin behind sudo,
+    # the SSH connection); --foreground, not a missing SSH_CONNECTION, keeps it
+    # from detaching again
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    env.pop("SSH_CONNECTION", None)
     if host.live and units.systemd_running(host) and _which("systemd-run"):
         unit = f"kvmprep-apply-{stamp}"
         subprocess.run(["systemd-run", "--quiet", "--collect", f"--unit={unit}",
                         f"--property=StandardOutput=append:{out_path}",
                         f"--property=StandardError=append:{out_path}",
                         f"--working-directory={os.getcwd()}",
-                        *[f"--setenv={k}={v}" for k, v in env.items() if k in ("PATH", "PYTHONPATH", "PYTHONUNBUFFERED", "HOME", "LANG")],
+                        *[f"--setenv={k}={v}" for k, v in env.items() if k in _UNIT_ENV],
                         *argv], check=True)
         where = f"systemd unit {unit}"
     else:
@@ -361,6 +368,13 @@ def apply_detached(host, plan, profile) -> int:
     print(f"Over SSH: the apply runs detached ({where}); if this connection drops it goes on.\n"
           f"Watch it again with: kvmprep apply --attach" + ("" if host.live else f" --root {host.root}"))
     return attach(host, since=since)
+
+
+# what the detached apply keeps of the environment in its systemd unit: the
+# interpreter's, and what planners read (checks/accounts.py, catalog/services.py,
+# catalog/network.py, checks/virt.py)
+_UNIT_ENV = ("PATH", "PYTHONPATH", "PYTHONUNBUFFERED", "HOME", "LANG", "XDG_CACHE_HOME", "KVMPREP_BUNDLE_CACHE",
+             "KVMPREP_DEBUG", "SUDO_USER", "SSH_CONNECTION", "KUBERNETES_SERVICE_HOST")
 
 
 def _which(tool: str) -> bool:

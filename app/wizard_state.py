@@ -75,8 +75,9 @@ class WizardState:
         from remediations.actions import InstallPackages
 
         installs = any(isinstance(a, InstallPackages) for s in steps for a in s.actions)
+        dropped = {s.remediation for s in p.steps} - self.selected  # not again after the packages either
         return Plan(p.root, p.profile, p.created, steps, dict(p.nothing_to_do), list(p.manual),
-                    list(p.replan) if installs else [])
+                    [r for r in p.replan if r not in dropped] if installs else [])
 
     def sudo_command(self) -> str:
         parts = ["sudo", "kvmprep"]

@@ -1,8 +1,10 @@
 """Installed packages of a root, asked of its own package database.
 
-dpkg-query with --admindir, rpm with --root/--dbpath: the tools of the
-machine kvmprep runs on, pointed at the root's database. Without dpkg-query
-the dpkg status file is read directly.
+dpkg's database is its status file: read directly (a child dpkg-query costs
+about 10 ms and a core; parsing the file about 2 ms). Only when dpkg left a
+pending journal in ``updates/`` (an interrupted run) is the status file not
+the whole truth; then dpkg-query --admindir, which merges the journal, answers.
+rpm's database is binary: rpm with --root/--dbpath answers.
 """
 
 from __future__ import annotations
@@ -41,20 +43,44 @@ def rpm_dbpath(host: Host) -> str | None:
     return None
 
 
-def _status_versions(text: str) -> dict[str, str]:
-    """Installed packages from a dpkg status file (used when dpkg-query is absent)."""
+def _status_versions(data: bytes, strict: bool = True) -> dict[str, str] | None:
+    """Installed packages (name -> version) of a dpkg status file.
+
+    dpkg writes each stanza with Package first; only Package, Status and
+    Version are looked at (continuation lines start with a space, so a
+    description cannot fake a field). ``strict``: None for a file dpkg did
+    not write (a NUL byte, a stanza not starting with Package), so that
+    dpkg-query judges it and says what is wrong.
+    """
     found: dict[str, str] = {}
-    for stanza in text.split("\n\n"):
-        fields = {}
-        for line in stanza.splitlines():
-            if line[:1].isspace() or ":" not in line:
-                continue
-            k, _, v = line.partition(":")
-            fields[k.strip()] = v.strip()
-        name = fields.get("Package")
-        if name and fields.get("Status", "").endswith(" installed"):
-            found[name] = fields.get("Version", "")
+    if strict and b"\0" in data:
+        return None
+    for stanza in data.split(b"\n\n"):
+        stanza = b"\n" + stanza.strip(b"\n")
+        if stanza == b"\n":
+            continue
+        if strict and not stanza.startswith(b"\nPackage:"):
+            return None
+        name = _field(stanza, b"\nPackage:")
+        status = _field(stanza, b"\nStatus:")
+        if name and status and status.split()[-1:] == [b"installed"]:
+            found[name.decode("utf-8", "replace")] = (_field(stanza, b"\nVersion:") or b"").decode("utf-8", "replace")
     return found
+
+
+def _field(stanza: bytes, key: bytes) -> bytes | None:
+    i = stanza.find(key)
+    if i < 0:
+        return None
+    i += len(key)
+    j = stanza.find(b"\n", i)
+    return stanza[i:j if j >= 0 else len(stanza)].strip()
+
+
+def _journal_pending(host: Host) -> bool:
+    """dpkg's updates/ journal holds entries (files named by digits) not yet
+    merged into the status file: only dpkg-query sees the whole database."""
+    return any(n.isdigit() for n in host.listdir("/var/lib/dpkg/updates"))
 
 
 def _first_error(stderr: str) -> str:
@@ -73,14 +99,19 @@ def dpkg_listing(host: Host) -> tuple[dict[str, str], str]:
 
 
 def _dpkg_listing(host: Host) -> tuple[dict[str, str], str]:
+    if not _journal_pending(host):
+        data = host.read_bytes("/var/lib/dpkg/status")
+        found = None if data is None else _status_versions(data)
+        if found is not None:
+            return found, host.display("/var/lib/dpkg/status")
     admindir = host.path("/var/lib/dpkg")
     argv = ["dpkg-query", f"--admindir={admindir}", "-W",
             "-f", "${Package}\t${Version}\t${db:Status-Status}\n"]
     try:
         res = host.run(argv)
     except ToolMissing:
-        text = host.read_text("/var/lib/dpkg/status") or ""
-        return _status_versions(text), host.display("/var/lib/dpkg/status")
+        data = host.read_bytes("/var/lib/dpkg/status") or b""
+        return _status_versions(data, strict=False), host.display("/var/lib/dpkg/status")
     if res.returncode != 0:
         raise ProbeError(" ".join(argv[:3]), _first_error(res.stderr) or f"exit {res.returncode}")
     found = {}
@@ -131,3 +162,59 @@ def installed(host: Host, kind: str, names: list[str]) -> tuple[dict[str, str | 
             raise ProbeError(" ".join(argv[:4]), message)
         return found, " ".join(argv[:4]) + " -q " + " ".join(names)
     raise ProbeError("package database", "no dpkg or rpm database found in the root")
+
+
+# ---- every package: what a transaction added is the difference of two listings ----------
+
+# dpkg states of a package whose files are (at least partly) on disk: a failed
+# transaction leaves "unpacked" or "half-configured" ones, still to be removed
+_DPKG_ABSENT = ("not-installed", "config-files")
+
+
+def installed_names(host: Host, kind: str) -> set[str]:
+    """Every package name present in the root's database, in one listing.
+
+    dpkg: ``${binary:Package}`` (``libc6:amd64`` for a Multi-Arch: same package,
+    so a name given back to apt-get means that very package); rpm: ``%{NAME}``
+    without rpm's ``gpg-pubkey`` entries (imported keys, not packages). A root
+    without a database has nothing installed."""
+    if kind == "dpkg":
+        return _dpkg_names(host)
+    if kind == "rpm":
+        return _rpm_names(host)
+    raise ProbeError("package database", f"unknown kind {kind!r}")
+
+
+def _dpkg_names(host: Host) -> set[str]:
+    if not host.exists("/var/lib/dpkg/status"):
+        return set()
+    argv = ["dpkg-query", f"--admindir={host.path('/var/lib/dpkg')}", "-W",
+            "-f", "${binary:Package}\t${db:Status-Status}\n"]
+    try:
+        res = host.run(argv, timeout=120)
+    except ToolMissing:
+        return set(dpkg_listing(host)[0])
+    if res.returncode != 0 and not (res.returncode == 1 and not res.stdout.strip()
+                                    and "no packages found" in res.stderr):
+        raise ProbeError(" ".join(argv[:3]), _first_error(res.stderr) or f"exit {res.returncode}")
+    found = set()
+    for line in res.stdout.splitlines():
+        name, _, state = line.partition("\t")
+        if name and state and state not in _DPKG_ABSENT:
+            found.add(name)
+    return found
+
+
+def _rpm_names(host: Host) -> set[str]:
+    dbpath = rpm_dbpath(host)
+    if dbpath is None:
+        return set()  # rpm -qa would create an empty database in the root: never write there
+    argv = ["rpm", f"--root={host.root}", f"--dbpath={dbpath}", "-qa", "--qf", "%{NAME}\n"]
+    res = host.run(argv, timeout=120)
+    errors = [l.strip() for l in res.stderr.splitlines() if l.lstrip().startswith("error:")]
+    if errors or res.returncode != 0:
+        message = errors[0] if errors else (res.stderr.strip() or f"exit {res.returncode}")
+        if not host.is_root and ("cannot open" in message or "ermission denied" in res.stderr):
+            raise NeedsRoot(host.display(dbpath))
+        raise ProbeError(" ".join(argv[:4]), message)
+    return {n for n in res.stdout.split() if n != "gpg-pubkey"}

@@ -77,6 +77,10 @@ class Action:
         """What a failed run still changed (undo data), or None when it changed nothing."""
         return None
 
+    def done_message(self, after: dict) -> str:
+        """What the admin should know of a finished run beyond its summary ("" for nothing)."""
+        return ""
+
     # -- serialization -------------------------------------------------------
     def to_dict(self) -> dict:
         return {"kind": self.KIND, **asdict(self)}
@@ -218,7 +222,15 @@ class WriteFile(Action):
 @_kind
 @dataclass
 class InstallPackages(Action):
-    """Install packages with the distribution's package manager."""
+    """Install packages with the distribution's package manager.
+
+    The journal keeps what the transaction did, not only what was asked for:
+    ``added``, every package present after it and not before (dependencies:
+    419 packages for 5 named on Debian 12), ``removed`` (conflicts it replaced)
+    and ``enabled_units``, the watched units the packages' own scripts enabled
+    (Debian's postinst enables libvirtd). ``installed`` (the named ones) stays,
+    so journals written before ``added`` existed still undo.
+    See remediations/packageops.py."""
 
     KIND: ClassVar[str] = "install-packages"
     manager: str = ""
@@ -232,32 +244,111 @@ class InstallPackages(Action):
         return [Cmd(**c) for c in self.cmds]
 
     def capture(self, ax) -> dict:
-        return {"installed": sorted(ax.installed_packages(self.packages))}
+        from .packageops import watched_units
+
+        try:
+            every = ax.installed_names()
+        except ActionFailed as exc:
+            raise ActionFailed(f"{exc.message}: nothing installed (undo could not tell what the "
+                               "install adds)") from None
+        return {"installed": sorted(ax.installed_packages(self.packages)), "all": sorted(every),
+                "units": ax.unit_states(watched_units())}
 
     def execute(self, ax) -> dict:
         for cmd in self.commands():
             ax.run(cmd)
-        return {"installed": sorted(ax.installed_packages(self.packages))}
+        after = self._changes(ax, ax.before)
+        ax.log(self.done_message(after))
+        return after
 
     def after_failure(self, ax) -> dict | None:
         # apt-get or dnf failing midway may have installed some of the packages
-        return {"installed": sorted(ax.installed_packages(self.packages))}
+        return self._changes(ax, ax.before)
+
+    def _changes(self, ax, before: dict | None) -> dict:
+        """The packages and units as they are now, against ``before``: this run's
+        capture, or (undo of an interrupted apply) the journal's, names checked."""
+        from .packageops import newly_enabled
+
+        out = {"installed": sorted(ax.installed_packages(self.packages))}
+        if not before or "all" not in before:
+            return out  # undo meeting an interrupted apply compares with the journal (_recorded)
+        try:
+            now = ax.installed_names()
+        except ActionFailed as exc:
+            ax.log(f"{exc.message}: undo will compare with the packages recorded before the install")
+            return out
+        was = set(before["all"])
+        units_now = ax.unit_states(list(before.get("units") or {}))
+        out.update(added=sorted(now - was), removed=sorted(was - now), units=units_now,
+                   enabled_units=newly_enabled(before.get("units") or {}, units_now))
+        return out
+
+    def done_message(self, after: dict) -> str:
+        from .packageops import packages, shown
+
+        added = after.get("added")
+        if not isinstance(added, list):
+            return ""
+        if not added:
+            return "no package added: everything asked for was installed already"
+        pulled = [n for n in added if n not in self.packages]
+        parts = [f"added {packages(len(added))} ({len(added) - len(pulled)} asked for, "
+                 f"{len(pulled)} pulled in" + (f": {shown(pulled)}" if pulled else "") + ")"]
+        if after.get("removed"):
+            parts.append(f"the install removed {shown(after['removed'])} (undo does not reinstall them)")
+        if after.get("enabled_units"):
+            parts.append("the packages enabled these units on their own: "
+                         f"{', '.join(after['enabled_units'])} (undo disables them again)")
+        return "; ".join(parts)
 
     def undo(self, ax, before: dict, after: dict) -> str:
-        from .undo_rules import PACKAGE, state_list
+        """Disable the units the packages enabled (first: removing the packages takes
+        their unit files, and Debian's postrm leaves the links), then remove every
+        package the install added in one resolver transaction (--remove-packages),
+        or say what is left and the command that removes it."""
+        from . import packageops as ops
 
-        installed_after = set(state_list(after.get("installed"), PACKAGE, "packages"))
-        installed_before = set(state_list(before.get("installed"), PACKAGE, "packages"))
-        # only what this action asked for: the journal's lists name nothing else
-        new = sorted((installed_after - installed_before) & set(self.packages))
-        if not new:
-            return "no package was installed by this action"
-        if not ax.remove_packages:
-            how = "; ".join(c.display() for c in ax.removal_commands(self.manager, new))
-            return f"installed by kvmprep and left in place: {' '.join(new)} (to remove them: {how})"
-        for cmd in ax.removal_commands(self.manager, new):
-            ax.run(cmd)
-        return "removed " + " ".join(new)
+        added, enabled = self._recorded(ax, before, after)
+        said = [ops.disable(ax, enabled)] if enabled else []
+        present = ax.installed_names()
+        keep = [n for n in added if n in present]
+        gone = [n for n in added if n not in present]
+        if not keep:
+            packages = ("no package was installed by this action" if not added
+                        else "none of the packages this action added is installed any more")
+        elif ax.remove_packages:
+            packages = ops.remove(ax, self.manager, keep, self.packages)
+        else:
+            packages = ops.leave(ax, self.manager, keep, self.packages)
+        if gone and keep:
+            packages += f"; no longer installed (removed since the apply), left out: {ops.shown(gone)}"
+        return "; ".join([packages] + said)
+
+    def _recorded(self, ax, before: dict, after: dict) -> tuple[list[str], list[str]]:
+        """The added packages and the units the packages enabled, from the journal:
+        every name in its grammar before any of them reaches a command."""
+        from checks import names
+
+        from .undo_rules import BadEntry, package_grammar, state_list, unit_states
+
+        grammar = package_grammar(self.manager)
+        try:
+            if "added" not in after and "all" in before:  # interrupted while running: compare with now
+                checked = {"all": state_list(before.get("all"), grammar, "packages before the install"),
+                           "units": unit_states(before.get("units"))}
+                after = {**after, **self._changes(ax, checked)}
+            if "added" in after:
+                added = state_list(after.get("added"), grammar, "added packages")
+            else:  # a journal from before "added": the named packages it installed
+                was = set(state_list(before.get("installed"), grammar, "packages"))
+                now = set(state_list(after.get("installed"), grammar, "packages"))
+                added = sorted((now - was) & set(self.packages))
+            enabled = state_list(after.get("enabled_units"), names.unit_name, "units the packages enabled")
+        except BadEntry as exc:
+            raise BadEntry(f"the journal's record of this install is not what kvmprep writes ({exc}): "
+                           "nothing removed or disabled") from None
+        return added, enabled
 
 
 @_kind

@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 from checks import pkgdb, units
 from checks.accounts import groups_of
+from checks.errors import NeedsRoot, ProbeError, ToolMissing
 from checks.host import Host
 
 from .actions import Action, ActionFailed, Cmd, WriteFile, action_from_dict
@@ -67,7 +68,8 @@ class ApplyContext:
         self.backup_dir = os.path.join(journal.backups, apply_id)
         self.on_event = on_event or (lambda e: None)
         self.remove_packages = remove_packages
-        self.family = None
+        self.before: dict | None = None  # the running action's capture (apply only)
+        self.details: dict = {}  # what an undo adds to its journal record (complete lists)
 
     def log(self, text: str) -> None:
         self.journal.log(text)
@@ -98,43 +100,40 @@ class ApplyContext:
         return outcome.output
 
     # helpers for capture()/undo()
-    def installed_packages(self, names: list[str]) -> set[str]:
+    def _fresh(self) -> Host:
+        """A new host object: nothing memoized before a command changed the root."""
+        return Host(self.host.root, env=self.host.env, euid=self.host.euid, live=self.host.live)
+
+    def _database(self, fresh: Host) -> str | None:
         from checks.osrelease import detect_os
 
-        family = detect_os(self.host.read_text, self.host.exists).family
-        kind = pkgdb.database_kind(self.host, family)
+        return pkgdb.database_kind(fresh, detect_os(fresh.read_text, fresh.exists).family)
+
+    def installed_packages(self, names: list[str]) -> set[str]:
+        fresh = self._fresh()
+        kind = self._database(fresh)
         if kind is None:
             return set()
-        fresh = Host(self.host.root, env=self.host.env, euid=self.host.euid, live=self.host.live)
         found, _ = pkgdb.installed(fresh, kind, names)
         return {n for n, v in found.items() if v}
 
+    def installed_names(self) -> set[str]:
+        """Every package present in the root now (ActionFailed when it cannot be listed)."""
+        fresh = self._fresh()
+        kind = self._database(fresh)
+        if kind is None:
+            return set()
+        try:
+            return pkgdb.installed_names(fresh, kind)
+        except (ProbeError, NeedsRoot, ToolMissing) as exc:
+            raise ActionFailed(f"the packages installed in {fresh.display('/')} cannot be listed ({exc})") from None
+
     def unit_states(self, names: list[str]) -> dict[str, str]:
-        fresh = Host(self.host.root, env=self.host.env, euid=self.host.euid, live=self.host.live)
-        states, _ = units.enabled_states(fresh, list(names))
+        states, _ = units.enabled_states(self._fresh(), list(names))
         return states
 
     def groups_of(self, user: str) -> set[str]:
         return groups_of(self.host, user)
-
-    def removal_commands(self, manager: str, names: list[str]) -> list[Cmd]:
-        """Remove exactly ``names``: dpkg/rpm refuse when another package still
-        depends on one of them, where ``apt-get remove -y``/``dnf remove``/
-        ``zypper remove`` would silently remove those dependents too."""
-        root = str(self.host.root)
-        offline = root != "/"
-        if manager == "apt":
-            opts = [f"--root={root}", f"--admindir={root}/var/lib/dpkg"] if offline else []
-            return [Cmd(["dpkg", *opts, "--remove", "--", *_checked(names, "apt")], {"DEBIAN_FRONTEND": "noninteractive"})]
-        if manager in ("dnf", "yum", "zypper"):
-            opts = []
-            if offline:
-                # the root's own database, wherever this machine's rpm would look by default
-                fresh = Host(self.host.root, env=self.host.env, euid=self.host.euid, live=self.host.live)
-                dbpath = pkgdb.rpm_dbpath(fresh)
-                opts = [f"--root={root}", *([f"--dbpath={dbpath}"] if dbpath else [])]
-            return [Cmd(["rpm", *opts, "-e", "--", *_checked(names, "rpm")])]
-        raise ActionFailed(f"do not know how to remove packages with {manager}")
 
 
 def _clean_temps(ax: ApplyContext, writes: list) -> None:
@@ -145,17 +144,6 @@ def _clean_temps(ax: ApplyContext, writes: list) -> None:
     for directory in sorted({os.path.dirname(ax.host.path(a.path)) for a in writes}):
         for gone in clean_stale_temps(directory):
             ax.log(f"removed {gone}: a temporary file left by a kvmprep that was killed")
-
-
-def _checked(names: list[str], manager: str) -> list[str]:
-    """Package names in their grammar (``rpm -e --eval=%(...)`` would run a command)."""
-    from checks import names as grammar
-
-    check = grammar.debian_package if manager == "apt" else grammar.rpm_package
-    try:
-        return [check(n) for n in names]
-    except grammar.BadName as exc:
-        raise ActionFailed(f"not removed: {exc}") from None
 
 
 def _require_root(host: Host) -> None:
@@ -195,8 +183,9 @@ def apply_plan(host: Host, plan: Plan, on_event: Event | None = None, verify_pro
                     ax.on_event({"event": "action", "report": rep})
                     continue
                 ax.on_event({"event": "action-start", "report": rep})
+                ax.before = None
                 try:
-                    before = action.capture(ax)
+                    before = ax.before = action.capture(ax)
                     journal.append({"apply": apply_id, "event": "before", "step": si, "action": ai,
                                     "summary": rep.summary, "before": before})
                     after = action.execute(ax) or {}
@@ -217,6 +206,7 @@ def apply_plan(host: Host, plan: Plan, on_event: Event | None = None, verify_pro
                     continue
                 journal.append({"apply": apply_id, "event": "after", "step": si, "action": ai, "after": after})
                 rep.status = "pending-reboot" if action.reboot else "done"
+                rep.message = action.done_message(after)
                 ax.on_event({"event": "action", "report": rep})
         journal.append({"apply": apply_id, "event": "end", "ok": result.ok})
         ax.log(f"apply {apply_id} {'finished' if result.ok else 'stopped at a failed action'}")
@@ -365,10 +355,12 @@ def _undo_one(journal, host, apply_id, on_event, remove_packages, result, skip_b
                 result.left.append(f"{action.summary()}: interrupted while running; check it by hand")
                 continue
             result.notes.append(f"{action.summary()}: interrupted while running; undoing what it changed")
+        ax.details = {}
         try:
             message = action.undo(ax, befores.get(key, {}), after)
             result.reverted.append(f"{action.summary()}: {message}")
-            journal.append({"apply": apply_id, "event": "undone", "step": si, "action": ai, "message": message})
+            journal.append({"apply": apply_id, "event": "undone", "step": si, "action": ai, "message": message,
+                            **({"details": ax.details} if ax.details else {})})
             ax.log(f"undo: {message}")
         except (ActionFailed, BadEntry, OSError, TypeError, AttributeError, ValueError, KeyError) as exc:
             # a before/after state that is not what kvmprep records ends here, for this action alone
@@ -376,7 +368,8 @@ def _undo_one(journal, host, apply_id, on_event, remove_packages, result, skip_b
                 str(exc) if isinstance(exc, (BadEntry, OSError)) else
                 f"the journal's record of it is not what kvmprep writes ({type(exc).__name__}: {exc})")
             result.left.append(f"{action.summary()}: {why}")
-            journal.append({"apply": apply_id, "event": "undo-failed", "step": si, "action": ai, "error": why})
+            journal.append({"apply": apply_id, "event": "undo-failed", "step": si, "action": ai, "error": why,
+                            **({"details": ax.details} if ax.details else {})})
             ax.log(f"undo FAILED: {why}")
     if skip_broken and result.left:
         result.notes.append(f"--skip-broken: {len(result.left)} action(s) given up; this apply counts as undone")

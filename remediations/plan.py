@@ -193,6 +193,10 @@ def build_plan(host: Host, facts: Facts, report=None, fix_ids: list[str] | None 
         plan.steps.append(Step(rid, spec.title, list(spec.fixes), proposal.actions,
                                [readable(n) for n in proposal.notes],
                                {k: readable(v) for k, v in proposal.cannot.items()}))
+        if proposal.after_packages and any(s.actions and _installs(s) for s in plan.steps[:-1]):
+            # acts now, and has more to do once the packages are in (the admin
+            # joins kvm now, libvirt once libvirt-daemon-system created it)
+            plan.replan.append(rid)
     return plan
 
 
@@ -200,6 +204,11 @@ def _installs(step: Step) -> bool:
     from .actions import InstallPackages
 
     return any(isinstance(a, InstallPackages) for a in step.actions)
+
+
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """'1 file', '2 files' (what the preview and the confirmation say)."""
+    return f"{n} {noun if n == 1 else (plural or noun + 's')}"
 
 
 def render_preview(plan: Plan) -> str:
@@ -225,7 +234,8 @@ def render_preview(plan: Plan) -> str:
     for m in plan.manual:
         out.append(f"[!] {m['check']}: needs a manual step: {m.get('hint') or m['detail']}")
     files, commands = plan.counts()
-    out.append(f"Plan: {len(plan.steps)} fixes, {len(plan.actions)} actions, {files} files, {commands} commands.")
+    out.append(f"Plan: {counted(len(plan.steps), 'fix', 'fixes')}, {counted(len(plan.actions), 'action')}, "
+               f"{counted(files, 'file')}, {counted(commands, 'command')}.")
     return readable("\n".join(out) + "\n")
 
 
@@ -265,7 +275,9 @@ def requested(data: object) -> tuple[list[str], str, str]:
 def _comparable(steps: list, replan: list) -> str:
     import json
 
-    return json.dumps({"steps": steps, "replan": replan}, indent=1, sort_keys=True, default=str)
+    # replan is a set: its order follows the ids a plan was made from (a plan file
+    # lists its steps' ids first), and the second round plans all of them again anyway
+    return json.dumps({"steps": steps, "replan": sorted(replan, key=str)}, indent=1, sort_keys=True, default=str)
 
 
 def compare(data: dict, fresh: Plan, path: str) -> None:

@@ -44,10 +44,6 @@ def _names(kind: str, validator, values) -> None:
             raise BadEntry(f"{kind}: {exc}") from None
 
 
-def _package(name: object) -> str:
-    return names.package_name(name, None)  # either grammar: the journal says which manager
-
-
 def _valid(validator, value: str) -> bool:
     return names.is_valid(validator, value)
 
@@ -118,7 +114,7 @@ def check_entry(action: Action, host: Host) -> None:
     elif isinstance(action, InstallPackages):
         if action.manager not in _MANAGERS:
             raise BadEntry(f"package manager {action.manager!r}")
-        _names("packages", _package, action.packages)
+        _names("packages", package_grammar(action.manager), action.packages)
     elif isinstance(action, LoadModule):
         _names("modules", names.module_name, [action.module])
         if not host.live:
@@ -151,4 +147,23 @@ def state_list(value: object, validator, kind: str) -> list[str]:
     return list(value)
 
 
-PACKAGE = _package
+def package_grammar(manager: str):
+    """The validator of the package names ``manager`` takes: Debian's for apt, RPM's
+    otherwise (``perl-IO-Socket-SSL`` is an RPM name and not a Debian one)."""
+    return names.debian_package if manager == "apt" else names.rpm_package
+
+
+_UNIT_STATE = re.compile(r"[a-z][a-z-]{0,31}")
+
+
+def unit_states(value: object) -> dict[str, str]:
+    """A recorded ``{unit: is-enabled state}`` map: unit names and plain state words."""
+    if not value:
+        return {}
+    if not isinstance(value, dict):
+        raise BadEntry("unit states: not a mapping")
+    _names("units", names.unit_name, list(value))
+    for state in value.values():
+        if not isinstance(state, str) or not _UNIT_STATE.fullmatch(state):
+            raise BadEntry(f"unit states: {names.show(state)} is not a state systemctl prints")
+    return dict(value)

@@ -109,7 +109,7 @@ class ApplyScreen(WizardScreen):
             except ValueError:
                 continue
         if self.pending_lines:
-            self.query_one(Log).write_lines(self.pending_lines)
+            self.write_log(self.pending_lines)
             self.pending_lines = []
         if self.finished is None and self.proc is not None and self.proc.poll() is not None:
             # the process ended without a final event: it failed before or outside the plan
@@ -140,12 +140,19 @@ class ApplyScreen(WizardScreen):
             table.update_cell(key, "state", status_text(state))
             table.update_cell(key, "action", Text(f"{rep['remediation']}: {rep['summary']}"))
             table.move_cursor(row=table.get_row_index(key))
-            if kind == "action" and rep["status"] == "failed":
-                self.pending_lines.append(f"FAILED: {rep['message']}")
-                if rep.get("output"):
-                    self.pending_lines += ["  " + l for l in rep["output"].rstrip().splitlines()[-40:]]
+            # a failure's message and output are in the log already: the apply logs them as lines
         elif kind == "finished":
             self.done(event)
+
+    def write_log(self, lines: list[str]) -> None:
+        """Lines wrapped to the log's width, continuing indented under
+        themselves (a Log does not wrap: the end of a long apt-get command
+        line, and of its error, would be off the screen)."""
+        from .wrap import hanging
+
+        log = self.query_one(Log)
+        width = (log.content_size.width or self.app.size.width) - 1
+        log.write_lines([piece for line in lines for piece in hanging(line, width)])
 
     def _row_for(self, rep: dict) -> str | None:
         # reports count steps within their own round; the second round's come after its marker
@@ -169,7 +176,7 @@ class ApplyScreen(WizardScreen):
             msg = event.get("error") or "an action failed: the apply stopped there (see the log)."
             undo = " u: undo what was done," if self._changed_anything() else ""
             status.update(Text(f"FAILED: {msg}{undo} Enter: summary.", style="bold red"))
-        self.query_one(Log).write_lines(self.pending_lines)
+        self.write_log(self.pending_lines)
         self.pending_lines = []
         self.refresh_bindings()
 
@@ -214,16 +221,28 @@ class ApplyScreen(WizardScreen):
 
     @work(thread=True, exclusive=True, group="undo")
     def run_undo(self) -> None:
+        from remediations.journal import Journal
+        from remediations.undo_report import undo_outcomes
+
         host = self.state.host
+        ids = Journal(host).last_undoable_group()
         argv = kvmprep_argv("undo", "--yes", "--root", str(host.root))
         proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
         lines = (proc.stdout + proc.stderr).splitlines()
-        self.app.call_from_thread(self.undone, proc.returncode, lines)
+        outcomes = undo_outcomes(Journal(host), ids) if ids else {}
+        self.app.call_from_thread(self.undone, proc.returncode, lines, outcomes)
 
-    def undone(self, rc: int, lines: list[str]) -> None:
+    def undone(self, rc: int, lines: list[str], outcomes: dict | None = None) -> None:
+        """The rows say what the undo did to each action (the host as it is now)."""
+        outcomes = outcomes or {}
         self.undo_state = "done" if rc == 0 else "incomplete"
-        self.state.undo_result = {"ok": rc == 0, "lines": lines}
-        self.query_one(Log).write_lines(["", "--- undo ---", *lines])
+        self.state.undo_result = {"ok": rc == 0, "lines": lines, "outcomes": outcomes}
+        table = self.query_one(DataTable)
+        for key in self.rows:
+            label = table.get_cell(key, "action").plain
+            if label in outcomes:
+                table.update_cell(key, "state", status_text(outcomes[label][0]))
+        self.write_log(["", "--- undo ---", *lines])
         self.query_one("#apply-status", Static).update(
             Text("UNDONE: the apply was reverted. Enter: summary." if rc == 0
                  else "UNDO incomplete: see the log. Enter: summary.", style="bold"))

@@ -8,6 +8,8 @@ from textual.containers import Horizontal, Vertical
 from textual.screen import ModalScreen
 from textual.widgets import Button, Static
 
+from remediations.plan import counted
+
 
 class ConfirmScreen(ModalScreen[bool]):
     BINDINGS = [
@@ -23,9 +25,9 @@ class ConfirmScreen(ModalScreen[bool]):
 
     def compose(self) -> ComposeResult:
         actions, files, commands, reboot = self.counts
-        text = self.text or (f"Apply {actions} actions?\n\n"
-                f"They change {files} file{'s' if files != 1 else ''} and run "
-                f"{commands} command{'s' if commands != 1 else ''}. Nothing has been changed yet.\n"
+        text = self.text or (f"Apply {counted(actions, 'action')}?\n\n"
+                f"They change {counted(files, 'file')} and run {counted(commands, 'command')}. "
+                "Nothing has been changed yet.\n"
                 "Every file is backed up first; 'kvmprep undo' reverts the apply.")
         if reboot and not self.text:
             text += "\nSome changes take effect only after a reboot."

@@ -9,6 +9,8 @@ from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.widgets import Static
 
+from remediations.plan import counted
+
 from .base import WizardScreen
 
 
@@ -31,7 +33,8 @@ class PreviewScreen(WizardScreen):
         self.width = 0
         yield self.header()
         files, commands = self.plan.counts()
-        yield Static(f"{len(self.plan.actions)} actions: {files} files, {commands} commands. "
+        yield Static(f"{counted(len(self.plan.actions), 'action')}: {counted(files, 'file')}, "
+                     f"{counted(commands, 'command')}. "
                      "Nothing is written until you confirm.", classes="title")
         with VerticalScroll(id="preview-scroll"):
             yield Static(self.rendered(self.app.size.width), id="preview-text")

@@ -6,7 +6,8 @@ from rich.text import Text
 
 STATUS_STYLE = {"pass": "green", "warn": "yellow", "fail": "bold red", "skip": "cyan", "error": "bold magenta",
                 "done": "green", "pending-reboot": "yellow", "failed": "bold red", "skipped": "cyan",
-                "not-run": "dim", "running": "bold", "waiting": "dim"}
+                "not-run": "dim", "running": "bold", "waiting": "dim",
+                "undone": "yellow", "kept": "cyan", "not-undone": "bold red"}
 ORDER = {"fail": 0, "error": 1, "warn": 2, "skip": 3, "pass": 4}
 SEVERITY = {"required": 0, "recommended": 1, "info": 2}
 

@@ -93,14 +93,17 @@ class SummaryScreen(WizardScreen):
         by_fix: dict[str, list] = {}
         for a in ev.get("actions", []):
             by_fix.setdefault(a["remediation"], []).append(a)
+        outcomes = (undo or {}).get("outcomes") or {}
         reboot = []
         for rid, actions in by_fix.items():
             t.append(f"\n{rid}\n", style="bold")
             for a in actions:
+                # after an undo: what the undo did to it (the host as it is now)
+                status, message = outcomes.get(f"{rid}: {a['summary']}", (a["status"], a.get("message")))
                 t.append("  ")
-                t.append_text(status_text(a["status"]))
-                t.append(f"  {a['summary']}" + (f" ({a['message']})" if a.get("message") else "") + "\n")
-                if a["status"] == "pending-reboot":
+                t.append_text(status_text(status))
+                t.append(f"  {a['summary']}" + (f" ({message})" if message else "") + "\n")
+                if status == "pending-reboot":
                     reboot.append(a["summary"])
             for cid in ev.get("fixes", {}).get(rid, []):
                 v = verification.get(cid)
@@ -120,7 +123,10 @@ class SummaryScreen(WizardScreen):
         t.append(f"{ev.get('journal', '-')}\n")
         root = self.state.host.root
         t.append("Undo:    ", style="bold")
-        t.append("kvmprep undo" + ("" if str(root) == "/" else f" --root {root}") + "\n")
+        if undo is not None and undo["ok"]:
+            t.append("done (see each action above)\n")
+        else:
+            t.append("kvmprep undo" + ("" if str(root) == "/" else f" --root {root}") + "\n")
         from .wrap import wrap_styled
 
         return wrap_styled(t, self.app.size.width - 3, under=4)  # details continue indented

@@ -84,7 +84,8 @@ class WelcomeScreen(WizardScreen):
             try:
                 p = load_profile(name)
                 # a long description continues under itself, not under the list's edge
-                label = "\n".join(hanging(f"{p.name:<16} {p.description}", self.app.size.width - 6, under=17))
+                about = p.description or (f"(from {p.file})" if p.file else "")
+                label = "\n".join(hanging(f"{p.name:<16} {about}".rstrip(), self.app.size.width - 6, under=17))
             except Exception as exc:  # a bad user profile: say so, do not crash
                 label = f"{name:<16} (cannot be loaded: {exc})"
             opts.append(Option(label, id=name))

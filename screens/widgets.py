@@ -31,6 +31,7 @@ from rich.cells import cell_len
 from rich.color import ColorType
 from rich.segment import Segment
 from rich.style import Style
+from rich.text import Text
 from textual.geometry import Region
 from textual.strip import Strip
 from textual.reactive import reactive
@@ -50,6 +51,12 @@ class DetailsPane(Static):
         self._swallow_refresh = False
 
     def update(self, content="", *, layout: bool = False) -> None:
+        if isinstance(content, (str, Text)) and self.is_mounted and self.content_size.width:
+            from .wrap import wrap_labelled
+
+            # wrapped here, each line continuing under its own text ("Found: ...", "- ...")
+            text = Text(content) if isinstance(content, str) else content
+            content = wrap_labelled(text, self.content_size.width)
         if layout or not self.is_mounted or not self.size:
             super().update(content, layout=layout)
             return

@@ -4,6 +4,7 @@ preview). Display only: what runs is the plan, not these lines."""
 
 from __future__ import annotations
 
+import re
 import textwrap
 
 from rich.text import Text
@@ -56,25 +57,46 @@ def wrapped_text(text: str, width: int, color: bool = True) -> Text:
     return out
 
 
-def wrap_styled(text: Text, width: int, under: int) -> Text:
+# a line's own lead: its indent, then a list bullet or a short "Label: "
+_LEAD = r" *(?:[-*+] |\[[^\]]{1,3}\] |[A-Za-z][\w ]{0,20}: )?"
+
+
+def lead_width(line: str, cap: int) -> int:
+    """Where a line's continuation goes: under the text after its indent and
+    its bullet or label ("Found: ", "- ", "note: "), at most ``cap``."""
+    return min(len(re.match(_LEAD, line).group(0)), cap)
+
+
+def wrap_labelled(text: Text, width: int) -> Text:
+    """A styled Text wrapped at spaces to ``width``, each line continuing under
+    its own text (``lead_width``): the details panes."""
+    return wrap_styled(text, width, under=None)
+
+
+def wrap_styled(text: Text, width: int, under: int | None) -> Text:
     """A styled Text wrapped at spaces to ``width``; continuation lines start
-    at column ``under`` (the value column of "Label:   value" lines)."""
+    at column ``under`` (the value column of "Label:   value" lines), or, for
+    None, under each line's own lead (``lead_width``)."""
     width = max(20, width)
-    under = min(under, width // 2)
     out = Text()
     for n, line in enumerate(text.split("\n", allow_blank=True)):
         if n:
             out.append("\n")
         first = True
+        hang = min(under, width // 2) if under is not None else lead_width(line.plain, width // 3)
         while True:
-            room = width if first else width - under
+            room = width if first else width - hang
             if not first:
-                out.append(" " * under)
+                out.append(" " * hang)
             if line.cell_len <= room:
                 out.append_text(line)
                 break
             cut = line.plain.rfind(" ", 1, room + 1)
-            cut = cut if cut > 0 else room
+            # no break that leaves text on this line after its lead ("Found: " and a long
+            # path): cut the word at the edge instead of leaving the label alone
+            lead = len(line.plain) - len(line.plain.lstrip(" ")) if not first else (
+                lead_width(line.plain, width // 3) if under is None else 0)
+            cut = cut if cut > lead else room
             out.append_text(line[:cut])
             out.append("\n")
             rest = line[cut:]

@@ -145,7 +145,9 @@ def run(argv: list[str], env: dict | None = None, cwd: Path | None = None) -> su
 @dataclass(frozen=True)
 class Stub:
     """One stub package. ``version`` may carry a Debian epoch ("5:20.10.12~3-0~ubuntu-focal");
-    for rpm, ``epoch``/``release`` are separate. ``files``: absolute path -> content."""
+    for rpm, ``epoch``/``release`` are separate. ``files``: absolute path -> content;
+    ``links``: absolute path -> symlink target (an enablement link, as a postinst's
+    ``deb-systemd-helper enable`` or rpm's preset leaves it)."""
 
     name: str
     version: str = "1.0"
@@ -154,6 +156,8 @@ class Stub:
     files: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
     provides: tuple[str, ...] = ()
     requires: tuple[str, ...] = ()  # resolved by dnf/apt-get like real dependencies
+    recommends: tuple[str, ...] = ()  # weak dependencies: installed by default by apt-get and dnf
+    links: dict[str, str] = field(default_factory=dict, hash=False, compare=False)
 
     @property
     def deb_version(self) -> str:
@@ -174,6 +178,10 @@ def _stage(stub: Stub, where: Path) -> Path:
         p = where / path.lstrip("/")
         p.parent.mkdir(parents=True, exist_ok=True)
         p.write_text(content)
+    for path, target in stub.links.items():
+        p = where / path.lstrip("/")
+        p.parent.mkdir(parents=True, exist_ok=True)
+        p.symlink_to(target)
     return where
 
 
@@ -193,9 +201,10 @@ def build_rpm_repo(workdir: Path, stubs: Iterable[Stub | str]) -> Path:
             "Summary: kvmprep test stub", "License: MIT", "BuildArch: noarch",
             *[f"Provides: {p}" for p in stub.provides],
             *[f"Requires: {r}" for r in stub.requires],
+            *[f"Recommends: {r}" for r in stub.recommends],
             "%description", "kvmprep test stub package.",
             "%install", "mkdir -p %{buildroot}", f"cp -a {stage}/. %{{buildroot}}/",
-            "%files", *sorted(stub.files),
+            "%files", *sorted([*stub.files, *stub.links]),
         ]
         spec = workdir / "specs" / f"{key}.spec"
         spec.parent.mkdir(parents=True, exist_ok=True)
@@ -224,6 +233,7 @@ def build_deb_repo(workdir: Path, stubs: Iterable[Stub | str]) -> Path:
                    "Maintainer: kvmprep tests <tests@example.invalid>",
                    *([f"Provides: {', '.join(stub.provides)}"] if stub.provides else []),
                    *([f"Depends: {', '.join(stub.requires)}"] if stub.requires else []),
+                   *([f"Recommends: {', '.join(stub.recommends)}"] if stub.recommends else []),
                    "Description: kvmprep test stub"]
         (src / "DEBIAN").mkdir(exist_ok=True)
         (src / "DEBIAN" / "control").write_text("\n".join(control) + "\n")

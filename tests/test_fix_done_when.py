@@ -128,7 +128,7 @@ def test_plan_apply_check_undo(family, tmp_path, rpm_repo, deb_repo, profile_fil
 
     r = kvmprep("undo", "--root", str(root), "--yes")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "installed by kvmprep and left in place" in r.stdout
+    assert "installed by this apply and left in place" in r.stdout
     after = snapshot(root)
     changed = {p for p in before if after.get(p) != before[p]}
     added = set(after) - set(before)

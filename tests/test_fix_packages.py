@@ -23,8 +23,7 @@ from pkgroots import (debian_root, dpkg_install, dpkg_installed, el_root, repo_w
 from remediations import executor as executor_mod
 from remediations.actions import Cmd, InstallPackages, WriteFile
 from remediations.catalog import packages as fixmod
-from remediations.executor import ApplyContext, apply_plan, undo_last
-from remediations.journal import Journal
+from remediations.executor import apply_plan, undo_last
 from remediations.packagelocks import lock_holder
 from remediations.plan import Plan, Step, build_plan, render_preview
 
@@ -117,11 +116,13 @@ def test_plan_apply_installs_the_missing_stack_then_check_passes_and_replan_is_e
     again = plan_for(path, [VIRT])
     assert again.empty and VIRT in again.nothing_to_do
 
-    # undo lists the packages and leaves them installed
+    # undo lists the packages (with what the package manager pulled in) and leaves them installed
     undone = undo_last(Host(path))
     assert undone.ok, undone.left
     text = "\n".join(undone.reverted)
-    assert "left in place: " + " ".join(sorted(missing)) in text
+    added = sorted(set(missing) | ({"libvirt-daemon"} if family == "el" else set()))  # libvirt needs it
+    assert f"left in place: {len(added)} packages (asked for: {' '.join(sorted(missing))}; pulled in: " in text
+    assert ("remove -y -- " if family == "debian" else "remove ") + " ".join(added) in text
     assert set(missing) <= set(installed_in(path, family))
     assert not list(path.glob("var/lib/kvmprep/rpm/*/.rpmmacros"))  # the helper file is gone again
 
@@ -134,7 +135,9 @@ def test_undo_with_remove_packages_removes_exactly_what_was_installed(family, ro
     undone = undo_last(Host(path), remove_packages=True)
     assert undone.ok, undone.left
     missing = EL_MISSING if family == "el" else DEB_MISSING
-    assert f"removed {' '.join(sorted(missing))}" in "\n".join(undone.reverted)
+    pulled = "libvirt-daemon" if family == "el" else "none"
+    assert (f"removed in one transaction: {len(missing) + (family == 'el')} packages "
+            f"(asked for: {' '.join(sorted(missing))}; pulled in: {pulled})") in "\n".join(undone.reverted)
     have = installed_in(path, family)
     assert not set(missing) & set(have)
     assert ("libvirt-client" if family == "el" else "libvirt-clients") in have  # was there before: kept
@@ -327,25 +330,34 @@ def test_running_system_forms(root, deb_repo, rpm_repo, tmp_path, monkeypatch):
     assert [c.display() for c in the_install(plan).commands()] == ["dnf -y install qemu-kvm libvirt virt-install"]
 
 
-def test_removal_commands_remove_exactly_the_names(root, tmp_path):
+def test_removal_is_one_resolver_transaction_pointed_at_the_root(root):
+    """apt-get/dnf/yum/zypper remove, never dpkg/rpm one by one: packages that
+    depend on each other go together; no autoremove (what was there before stays)."""
+    from remediations.packageops import disable_command, removal_command
+
     el_root(root.path)
     root.write("var/lib/rpm/rpmdb.sqlite", "")
     host = Host(root.path)
-    ax = ApplyContext(host, Journal(host), "x", None)
-    assert [c.argv for c in ax.removal_commands("dnf", ["a", "b"])] == [
-        ["rpm", f"--root={root.path}", "--dbpath=/var/lib/rpm", "-e", "--", "a", "b"]]
-    assert [c.argv for c in ax.removal_commands("apt", ["aa"])] == [
-        ["dpkg", f"--root={root.path}", f"--admindir={root.path}/var/lib/dpkg", "--remove", "--", "aa"]]
-    live = ApplyContext(Host("/"), Journal(host), "x", None)
-    assert [c.argv for c in live.removal_commands("zypper", ["a"])] == [["rpm", "-e", "--", "a"]]
-    assert [c.display() for c in live.removal_commands("apt", ["aa"])] == [
-        "DEBIAN_FRONTEND=noninteractive dpkg --remove -- aa"]
-    # names come back from the journal: one that is an option is never passed
-    from remediations.actions import ActionFailed
-
-    for manager in ("dnf", "apt"):
-        with pytest.raises(ActionFailed, match="not removed"):
-            ax.removal_commands(manager, ["--eval=%(touch /tmp/x)"])
+    r = str(root.path)
+    assert removal_command(host, "dnf", ["a", "b"]).argv == [
+        "dnf", "-y", f"--installroot={r}", "--releasever=8", "--setopt=clean_requirements_on_remove=False",
+        "remove", "a", "b"]
+    assert removal_command(host, "yum", ["a"], home="/h").env == {"HOME": "/h"}
+    assert removal_command(host, "zypper", ["a"]).argv == ["zypper", "--non-interactive", "--root", r, "remove", "a"]
+    apt = removal_command(host, "apt", ["aa"])
+    assert apt.argv == ["apt-get", "-o", f"Dir={r}", "-o", f"Dir::State::status={r}/var/lib/dpkg/status",
+                        "-o", f"DPkg::Options::=--root={r}", "-o", f"DPkg::Options::=--admindir={r}/var/lib/dpkg",
+                        "-o", f"DPkg::Options::=--log={r}/var/log/dpkg.log", "remove", "-y", "--", "aa"]
+    assert apt.env == {"DEBIAN_FRONTEND": "noninteractive"}
+    assert disable_command(host, ["libvirtd.service"]).argv == [
+        "systemctl", f"--root={r}", "disable", "--", "libvirtd.service"]
+    live = Host("/")
+    assert removal_command(live, "dnf", ["a"]).display() == \
+        "dnf -y --setopt=clean_requirements_on_remove=False remove a"
+    assert removal_command(live, "apt", ["aa"]).display().startswith(
+        "DEBIAN_FRONTEND=noninteractive apt-get ")
+    assert removal_command(live, "apt", ["aa"]).argv[-4:] == ["remove", "-y", "--", "aa"]
+    assert "--root" not in " ".join(removal_command(live, "apt", ["aa"]).argv)
 
 
 # ----------------------------------------------------------------------- install-tools
@@ -404,7 +416,7 @@ def test_a_failing_install_stops_the_plan_and_what_was_done_stays_undoable(
     assert not {"qemu-kvm", "qemu-system-x86"} & set(have)  # the transaction did not happen
     undone = undo_last(Host(path), remove_packages=True)
     assert undone.ok, undone.left
-    assert any("removed dmidecode python3" in r for r in undone.reverted)
+    assert any("removed in one transaction: 2 packages (asked for: dmidecode python3" in r for r in undone.reverted)
     assert any("failed during apply" in n for n in undone.notes)
     assert not {"dmidecode", "python3"} & set(installed_in(path, family))
 
@@ -544,6 +556,6 @@ def test_cli_plan_apply_check_undo_remove_on_a_debian_root(root, deb_repo):
     assert result["status"] == "pass", result
     r = kvmprep("undo", "--root", str(path), "--yes", "--remove-packages")
     assert r.returncode == 0, r.stdout + r.stderr
-    assert "removed " + " ".join(sorted(DEB_MISSING)) in r.stdout
+    assert "removed in one transaction: 4 packages (asked for: " + " ".join(sorted(DEB_MISSING)) in r.stdout
     assert not set(DEB_MISSING) & set(dpkg_installed(path))
     assert "libvirt-clients" in dpkg_installed(path)

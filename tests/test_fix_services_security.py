@@ -351,7 +351,7 @@ def test_enable_time_sync_installs_chrony_with_apt_then_enables_it(root, chrony_
     assert plan_for(root.path, "enable-time-sync").empty
     res = undo(root.path)
     assert is_enabled(root.path, "chrony.service") == "disabled"
-    assert any("left in place: chrony" in line for line in res.reverted)
+    assert any("left in place: 1 package (asked for: chrony; pulled in: none)" in line for line in res.reverted)
 
 
 def test_enable_time_sync_nothing_cases(root):

@@ -7,6 +7,7 @@ stub packages (tests/pkgroots.py); unit enablement by ``systemctl --root``.
 from __future__ import annotations
 
 import struct
+import subprocess
 
 import pytest
 
@@ -146,7 +147,40 @@ def test_virtualization_debian_pass_after_apt_get_install(root, deb_repo):
     r = root.check("packages.virtualization")
     assert r.status is Status.PASS, r.detail
     assert "qemu-system-x86 1:7.2+dfsg-7+deb12u6" in r.detail
-    assert "dpkg-query --admindir=" in ev_text(r)
+    assert "/var/lib/dpkg/status: qemu-system-x86 1:7.2" in ev_text(r)
+
+
+def test_dpkg_status_file_reads_as_dpkg_query_does(root, deb_repo, monkeypatch):
+    """The status file is read directly; what it gives is what dpkg-query
+    answers for the same database (also a package removed with its
+    configuration kept: not installed)."""
+    require("dpkg-query", "dpkg")
+    debian_root(root.path, deb_repo)
+    apt_install(root.path, DEB_VIRT)
+    subprocess.run(["dpkg", f"--root={root.path}", "--remove", "bridge-utils"], check=True,
+                   capture_output=True)
+    host = root.host()
+    direct, source = pkgdb._dpkg_listing(host)
+    assert source.endswith("/var/lib/dpkg/status")
+    monkeypatch.setattr(pkgdb, "_status_versions", lambda data, strict=True: None)
+    asked, source = pkgdb._dpkg_listing(root.host())
+    assert source.startswith("dpkg-query --admindir=")
+    assert direct == asked and "qemu-system-x86" in direct and "bridge-utils" not in direct
+
+
+def test_dpkg_pending_journal_is_merged_by_dpkg_query(root, deb_repo):
+    """An interrupted dpkg leaves entries in updates/ that the status file
+    does not have yet: then dpkg-query, which merges them, answers."""
+    require("dpkg-query")
+    debian_root(root.path, deb_repo)
+    apt_install(root.path, DEB_VIRT)
+    status = (root.path / "var/lib/dpkg/status").read_text()
+    stanza = next(s for s in status.split("\n\n") if s.startswith("Package: virtinst\n"))
+    root.write("var/lib/dpkg/updates/0000",
+               stanza.replace("Status: install ok installed", "Status: deinstall ok config-files") + "\n")
+    listing, source = pkgdb._dpkg_listing(root.host())
+    assert source.startswith("dpkg-query --admindir=")
+    assert "virtinst" not in listing and "qemu-system-x86" in listing
 
 
 def test_virtualization_debian_missing_gives_apt_hint(root, deb_repo):

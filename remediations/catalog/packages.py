@@ -28,8 +28,14 @@ not the root's (a Debian host serving an EL root) that is ``~/.rpmdb``, so dnf
 would start a second, empty database inside the root. The plan then writes
 ``/var/lib/kvmprep/rpm/<remediation id>/.rpmmacros`` (``%_dbpath`` of the root)
 inside the root and runs dnf/zypper with ``HOME`` pointing there: dnf has no
-option for an rpm macro, librpm reads ``~/.rpmmacros``. (Removing packages on
-undo uses ``rpm --root DIR --dbpath DB -e``, which needs no such file.)
+option for an rpm macro, librpm reads ``~/.rpmmacros``. (Undo's removal gets a
+private HOME of its own, outside the root: remediations/packageops.py.)
+
+An install pulls in dependencies and the packages' scripts may enable units
+(Debian's postinst enables and starts libvirtd; rpm's %systemd_post applies
+the presets). The plan says so where it can know it (``_enables_note``); the
+apply records the whole added set and the units enabled, and undo takes both
+back (InstallPackages).
 """
 
 from __future__ import annotations
@@ -41,14 +47,13 @@ from checks import names, pkgdb
 from checks.catalog import packages as pkgchecks
 from checks.errors import NeedsRoot, ProbeError, ToolMissing
 
+from .. import packageops
 from ..actions import Action, Cmd, InstallPackages
 from ..helpers import write_file
 from ..registry import PlanCtx, Proposal, nothing, remediation
 
-APT_ENV = {"DEBIAN_FRONTEND": "noninteractive"}
+APT_ENV = packageops.APT_ENV
 RPM_HOME = "/var/lib/kvmprep/rpm"  # inside the root: /<remediation id>/ is the HOME of dnf/zypper
-APT_SOURCES = ("/etc/apt/sources.list",)
-_LOCAL_URI = re.compile(r"(^|[\s\[\]])(file|copy):", re.M)
 
 # Debian architecture name -> kernel architecture (to pick the right qemu-system-*)
 _DEB_ARCH = {"amd64": "x86_64", "i386": "i686", "arm64": "aarch64", "ppc64el": "ppc64le",
@@ -76,31 +81,10 @@ def offline_root(ctx: PlanCtx) -> str | None:
 # ---- apt ---------------------------------------------------------------------
 
 
-def apt_sources_are_local(ctx: PlanCtx) -> bool:
-    files = list(APT_SOURCES)
-    files += ctx.host.glob("/etc/apt/sources.list.d", "*.list")
-    files += ctx.host.glob("/etc/apt/sources.list.d", "*.sources")
-    for f in files:
-        text = ctx.host.read_text(f) or ""
-        lines = [l.split("#", 1)[0] for l in text.splitlines()]
-        if _LOCAL_URI.search("\n".join(lines)):
-            return True
-    return False
-
-
 def apt_options(ctx: PlanCtx) -> list[str]:
-    """``-o`` options that point apt-get and dpkg at the root (none on "/")."""
-    root = offline_root(ctx)
-    opts: list[str] = []
-    if root:
-        # dpkg reads its log file from this machine's dpkg.cfg: point it into the root too
-        for o in (f"Dir={root}", f"Dir::State::status={root}/var/lib/dpkg/status",
-                  f"DPkg::Options::=--root={root}", f"DPkg::Options::=--admindir={root}/var/lib/dpkg",
-                  f"DPkg::Options::=--log={root}/var/log/dpkg.log"):
-            opts += ["-o", o]
-    if apt_sources_are_local(ctx):
-        opts += ["-o", "APT::Sandbox::User=root"]
-    return opts
+    """``-o`` options that point apt-get and dpkg at the root (none on "/"); undo's
+    ``apt-get remove`` gets the same (remediations/packageops.py)."""
+    return packageops.apt_root_options(ctx.host, offline_root(ctx))
 
 
 def apt_lists_present(ctx: PlanCtx) -> bool:
@@ -125,11 +109,7 @@ def root_rpm_dbpath(ctx: PlanCtx) -> str:
 
 def host_rpm_dbpath(ctx: PlanCtx) -> str | None:
     """The database path the rpm of the machine kvmprep runs on uses by default."""
-    try:
-        res = ctx.host.run(["rpm", "--eval", "%_dbpath"])
-    except ToolMissing:
-        return None
-    return res.stdout.strip() if res.returncode == 0 else None
+    return packageops.host_rpm_dbpath(ctx.host)
 
 
 # ---- the install action --------------------------------------------------------
@@ -186,7 +166,36 @@ def install_actions(ctx: PlanCtx, rid: str, packages: list[str], why: str) -> tu
         notes.append(f"{tool} is not installed on the machine kvmprep runs on: "
                      f"install it here to install into {root}")
     actions.append(InstallPackages(manager=pm, packages=list(packages), cmds=[asdict(c) for c in cmds], why=why))
+    enables = _enables_note(ctx, packages)
+    if enables:
+        notes.append(enables)
     return actions, notes
+
+
+# Debian packages whose postinst enables (and, where systemd runs, starts) a service kvmprep watches
+_DEBIAN_ENABLES = {"libvirt-daemon-system": "libvirtd", "libvirt-bin": "libvirtd", "chrony": "chrony"}
+
+
+def _enables_note(ctx: PlanCtx, packages: list[str]) -> str | None:
+    """What the packages themselves will enable, where the plan can know it: Debian's
+    maintainer scripts, or the root's presets (applied by rpm's %systemd_post)."""
+    from checks import units
+
+    tail = "; the apply records the units they enable, and undo disables them again"
+    if ctx.facts.os.family == "debian":
+        known = [f"{p} enables {_DEBIAN_ENABLES[p]}" for p in packages if p in _DEBIAN_ENABLES]
+        if known:
+            start = " and starts" if ctx.host.live else ""
+            whose = "Ubuntu's" if ctx.facts.os.id == "ubuntu" else "Debian's"
+            return f"{whose} packages enable{start} their services on install: {', '.join(known)}{tail}"
+        return None
+    watched = packageops.watched_units()
+    preset = [line.split(": ", 1)[-1].split()[1] for prefix in ("libvirtd", "virt", "nftables", "chrony")
+              for line in units.presets_enabling(ctx.host, prefix)]
+    named = ", ".join(u for u in watched if u in preset)
+    if named:
+        return f"the root's presets enable {named} when their packages install (rpm's %systemd_post){tail}"
+    return None
 
 
 def _root_arch(ctx: PlanCtx) -> str | None:
@@ -229,8 +238,11 @@ def _unreadable(exc: Exception) -> Proposal:
     fixes=("packages.virtualization", "services.libvirt"),
     description="Installs exactly the packages packages.virtualization finds missing, under the "
                 "distribution's names, with apt-get (DEBIAN_FRONTEND=noninteractive), dnf, yum (EL 7, "
-                "Amazon Linux 2) or zypper; pointed at the root with --root. Undo lists them (removes "
-                "them only with --remove-packages).",
+                "Amazon Linux 2) or zypper; pointed at the root with --root. The package manager pulls in "
+                "their dependencies, and Debian's packages enable (and start) libvirtd on install: the "
+                "apply records every package added and every unit the packages enabled. Undo disables those "
+                "units and lists the packages with the command that removes them in one transaction "
+                "(run with --remove-packages).",
 )
 def install_virtualization_packages(ctx: PlanCtx) -> Proposal:
     params = check_params(ctx, "packages.virtualization")
@@ -276,7 +288,8 @@ def install_virtualization_packages(ctx: PlanCtx) -> Proposal:
     fixes=("packages.tools",),
     description="Installs the packages of the tools packages.tools finds missing (dmidecode, python3, "
                 "chrony, tpm2-tools... as the profile asks), named per distribution as the check names "
-                "them. Undo lists them (removes them only with --remove-packages).",
+                "them (with the dependencies the package manager pulls in). Undo lists every package "
+                "added (removes them, in one transaction, only with --remove-packages).",
 )
 def install_tools(ctx: PlanCtx) -> Proposal:
     info = ctx.facts.os

@@ -12,7 +12,7 @@ from checks.catalog.user import _ALIASES
 
 from ..actions import AddUserToGroups, RunCommand
 from ..helpers import check_ctx, text_for_edit, write_file
-from ..registry import PlanCtx, Proposal, nothing, remediation
+from ..registry import PlanCtx, Proposal, after_packages, nothing, remediation
 
 RULE_FILE = "/etc/udev/rules.d/65-kvm.rules"
 RULE_LINE = 'KERNEL=="kvm", GROUP="kvm", MODE="0660"'
@@ -166,13 +166,17 @@ def add_user_to_groups(ctx: PlanCtx) -> Proposal:
     for g in absent:
         who = ("fix-kvm-permissions creates it" if g == "kvm"
                else "the virtualization packages create it (install-virtualization-packages)")
-        notes.append(f"group {g} does not exist yet: {who}; plan again afterwards")
+        notes.append(f"group {g} does not exist yet: {who}; planned again once this plan's packages "
+                     "are in (else: plan again afterwards)")
+    # a group that does not exist yet may come with this plan's packages: plan
+    # again once they are in (apply's second round), rather than leave it to the admin
+    later = after_packages if absent else nothing
     if not add:
         have = [g for g in member_of if g in groups and (g in wanted or any(
             g in _ALIASES.get(w, ()) for w in wanted))]
-        return nothing((f"{user} is already in {', '.join(sorted(have))}" if have else f"{user}: nothing to add")
-                       + (f"; {'; '.join(notes)}" if notes else ""))
-    prop = Proposal(notes=notes)
+        return later((f"{user} is already in {', '.join(sorted(have))}" if have else f"{user}: nothing to add")
+                     + (f"; {'; '.join(notes)}" if notes else ""))
+    prop = Proposal(notes=notes, after_packages=bool(absent))
     prop.actions.append(AddUserToGroups(
         user=user, groups=add, root=str(host.root),
         why=f"{user} ({source}) uses /dev/kvm and qemu:///system without sudo"))
