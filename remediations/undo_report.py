@@ -62,7 +62,7 @@ def _key(r: dict) -> tuple:
 
 def _planned(plan, si, ai) -> tuple[str, str] | None:
     """(remediation, action kind) at step si, action ai of a journal's plan."""
-    if not (isinstance(plan, dict) and isinstance(si, int) and isinstance(ai, int)) or si < 0 or ai < 0:
+    if not isinstance(plan, dict) or not all(type(i) is int and i >= 0 for i in (si, ai)):  # not True/False
         return None
     try:
         step = plan["steps"][si]

@@ -216,8 +216,9 @@ class ApplyScreen(WizardScreen):
                 self.run_undo()
 
         self.app.push_screen(ConfirmScreen(text="Undo what this apply did, in reverse order?\n"
-                                                "Files are restored from their backups; installed packages "
-                                                "are listed, not removed.", yes="Yes, undo"), answered)
+                                                "Files are restored from their backups and the units it "
+                                                "enabled are disabled; installed packages stay (listed with "
+                                                "the command that removes them).", yes="Yes, undo"), answered)
 
     @work(thread=True, exclusive=True, group="undo")
     def run_undo(self) -> None:
