@@ -59,8 +59,8 @@ class Facts:
         from . import pkgdb, units
 
         def dpkg():
-            if pkgdb.database_kind(self.host, self.os.family) == "dpkg":
-                pkgdb.dpkg_listing(self.host)
+            if pkgdb.database_kind(self.host, self.os.family) == "dpkg" and pkgdb.dpkg_status(self.host) is None:
+                pkgdb.dpkg_listing(self.host)  # dpkg-query must answer: start it early
 
         jobs = [lambda: self.kvm, lambda: self.kernel_log, dpkg,
                 lambda: units.enabled_states(self.host, sorted(units.KNOWN_UNITS))]

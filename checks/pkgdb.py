@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from .errors import NeedsRoot, ProbeError, ToolMissing
 from .host import Host
-from .names import is_valid, rpm_package
+from .names import debian_package, is_valid, rpm_package
 
 # Where distributions keep the rpm database (EL9+/Fedora 36+/SUSE, then EL 7-8).
 # Debian's own rpm defaults to ~/.rpmdb, so a root filled from a Debian host
@@ -99,11 +99,10 @@ def dpkg_listing(host: Host) -> tuple[dict[str, str], str]:
 
 
 def _dpkg_listing(host: Host) -> tuple[dict[str, str], str]:
-    if not _journal_pending(host):
-        data = host.read_bytes("/var/lib/dpkg/status")
-        found = None if data is None else _status_versions(data)
-        if found is not None:
-            return found, host.display("/var/lib/dpkg/status")
+    data = dpkg_status(host)
+    found = None if data is None else _status_versions(data)
+    if found is not None:
+        return found, host.display("/var/lib/dpkg/status")
     admindir = host.path("/var/lib/dpkg")
     argv = ["dpkg-query", f"--admindir={admindir}", "-W",
             "-f", "${Package}\t${Version}\t${db:Status-Status}\n"]
@@ -122,6 +121,47 @@ def _dpkg_listing(host: Host) -> tuple[dict[str, str], str]:
     return found, " ".join(argv[:3])
 
 
+def dpkg_status(host: Host) -> bytes | None:
+    """The root's dpkg status file when it is the whole truth (no pending
+    journal) and written by dpkg (no NUL byte, starts with a Package field);
+    None otherwise: then dpkg-query answers (read once per run)."""
+    def read():
+        if _journal_pending(host):
+            return None
+        data = host.read_bytes("/var/lib/dpkg/status")
+        if data is None or b"\0" in data or not (data.startswith(b"Package:") or not data.strip()):
+            return None
+        return data
+    return host.memo(("dpkg-status",), read)
+
+
+def _status_version(data: bytes, name: str) -> str | None:
+    """The installed version of ``name`` in a status file, looked up (a C-speed
+    search for its stanzas) instead of parsing all of them: a check asks about
+    a handful of the thousands of packages a server has. Multi-Arch packages
+    have a stanza per architecture: any installed one counts."""
+    if not is_valid(debian_package, name):
+        return None  # no such package can be in the database
+    for stanza in _stanzas_of(data, b"Package: " + name.encode() + b"\n"):
+        status = _field(stanza, b"\nStatus:")
+        if status and status.split()[-1:] == [b"installed"]:
+            return (_field(stanza, b"\nVersion:") or b"").decode("utf-8", "replace")
+    return None
+
+
+def _stanzas_of(data: bytes, key: bytes):
+    """Each stanza that starts with ``key`` (Package is a stanza's first field,
+    so it follows a blank line or opens the file), with a leading newline."""
+    starts = [0] if data.startswith(key) else []
+    i = data.find(b"\n" + key)
+    while i >= 0:
+        starts.append(i + 1)
+        i = data.find(b"\n" + key, i + 1)
+    for start in starts:
+        end = data.find(b"\n\n", start)
+        yield b"\n" + data[start:end if end >= 0 else len(data)]
+
+
 def installed(host: Host, kind: str, names: list[str]) -> tuple[dict[str, str | None], str]:
     """Map each name to its installed version (None if not installed).
 
@@ -131,6 +171,9 @@ def installed(host: Host, kind: str, names: list[str]) -> tuple[dict[str, str | 
     if not names:
         return {}, ""
     if kind == "dpkg":
+        data = dpkg_status(host)
+        if data is not None:
+            return {n: _status_version(data, n) for n in names}, host.display("/var/lib/dpkg/status")
         listing, source = dpkg_listing(host)
         return {n: listing.get(n) for n in names}, source
     if kind == "rpm":

@@ -636,3 +636,36 @@ def test_docker_without_package_tools_falls_back_to_the_binary(root, rpm_repo):
     rpm_install(root.path, rpm_repo, ["qemu-kvm"])
     r = root.check("containers.docker", env=NO_TOOLS)
     assert r.status is Status.PASS and "rpm is not installed" in ev_text(r)
+
+
+def test_dpkg_lookup_by_name_matches_dpkg_query(root, deb_repo):
+    """installed() looks each name up in the status file (no full parse); the
+    answers are dpkg-query's, also for a removed package (config-files) and
+    one with a stanza per architecture."""
+    require("dpkg-query", "dpkg")
+    debian_root(root.path, deb_repo)
+    apt_install(root.path, DEB_VIRT)
+    subprocess.run(["dpkg", f"--root={root.path}", "--remove", "bridge-utils"], check=True, capture_output=True)
+    status = root.path / "var/lib/dpkg/status"
+    text = status.read_text()
+    qemu = next(s for s in text.split("\n\n") if s.startswith("Package: qemu-system-x86\n"))
+    # dpkg wants every instance of it co-installable, each of one architecture
+    same = qemu.replace("Architecture: all", "Architecture: amd64") + "\nMulti-Arch: same"
+    other_arch = same.replace("Status: install ok installed", "Status: deinstall ok config-files") \
+        .replace("Architecture: amd64", "Architecture: i386")
+    assert "Architecture: i386" in other_arch
+    status.write_text(other_arch + "\n\n" + text.replace(qemu, same))  # the not-installed i386 one first
+    names = DEB_VIRT + ["no-such-package", "-oDir=x", "qemu-system"]
+    found, source = pkgdb.installed(root.host(), "dpkg", names)
+    assert source.endswith("/var/lib/dpkg/status")
+    out = subprocess.run(["dpkg-query", f"--admindir={root.path}/var/lib/dpkg", "-W", "-f",
+                          "${Package}\t${Version}\t${db:Status-Status}\n"], capture_output=True, text=True)
+    assert out.returncode == 0, out.stderr
+    out = out.stdout
+    truth = {}
+    for line in out.splitlines():
+        name, version, state = line.split("\t")
+        if state == "installed":
+            truth[name] = version
+    assert found == {n: truth.get(n) for n in names}
+    assert found["qemu-system-x86"] and found["bridge-utils"] is None and found["qemu-system"] is None
