@@ -39,9 +39,63 @@ def _fix_ids(args) -> list[str] | None:
 def make_plan(args, host):
     from remediations.plan import build_plan
 
+    if getattr(args, "answers", None):
+        return plan_from_answers(args, host)
     profile, facts, report = _detect(args, host)
     plan = build_plan(host, facts, report, _fix_ids(args), profile_name=_profile_ref(profile))
     return profile, plan
+
+
+def plan_from_answers(args, host):
+    """``--answers FILE``: the profile, ignored checks, fixes and admin user of
+    an earlier wizard run, planned afresh for this host (intent, never commands)."""
+    from checks.profile import load_profile
+    from checks.runner import UsageError, parse_ignore, run_checks
+    from checks.facts import Facts
+    from remediations.answers import AnswersError, load_answers
+    from remediations.plan import build_plan
+
+    if _fix_ids(args) or args.profile or getattr(args, "plan_file", None):
+        raise FixError("--answers gives the profile and the fixes: use it without --fix, --profile or a plan file")
+    try:
+        answers = load_answers(args.answers)
+    except AnswersError as exc:
+        raise FixError(str(exc)) from None
+    if answers.user:
+        # the admin the answers name, as sudo would: planners read SUDO_USER (checks/accounts.py),
+        # and so does the apply kvmprep starts again (a detached apply plans once more)
+        host.env["SUDO_USER"] = os.environ["SUDO_USER"] = answers.user
+    profile = load_profile(answers.profile_file(lambda name, text: _keep_profile(host, name, text)))
+    try:
+        ignore = parse_ignore(answers.ignore, profile.checks)
+    except UsageError as exc:
+        raise FixError(f"{args.answers}: ignore: {str(exc).split(': ', 1)[-1]}") from None
+    facts = Facts(host)
+    facts.prefetch()
+    report = run_checks(host, profile, ignore=ignore, facts=facts)
+    plan = build_plan(host, facts, report, answers.fixes, profile_name=_profile_ref(profile))
+    print(f"answers {args.answers}: profile {profile.name}, {len(answers.fixes)} fixes asked"
+          + (f", {len(answers.declined)} declined" if answers.declined else "")
+          + (f", admin user {answers.user}" if answers.user else "") + ".")
+    return profile, plan
+
+
+def _keep_profile(host, name: str, text: str) -> str:
+    """An answers file's own profile, kept where kvmprep keeps its state (the
+    apply loads it again by path); a temporary file when that is not writable."""
+    from remediations.journal import Journal
+
+    try:
+        journal = Journal(host)
+        fd = journal.open_entry(name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        path = journal.entry_path(name)
+    except PermissionError:
+        import tempfile
+
+        fd, path = tempfile.mkstemp(prefix="kvmprep-", suffix=".yaml")
+    with open(fd, "w", encoding="utf-8") as fh:
+        fh.write(text)
+    return path
 
 
 def _profile_ref(profile) -> str:

@@ -17,6 +17,7 @@ class WizardOptions:
     euid: int | None = None  # tests may pretend not to be root
     console_only: bool = False  # slow only because TERM=linux (a local console, not a serial line)
     env: dict | None = None
+    answers: object = None  # remediations.answers.Answers of --answers: the fixes preselected
 
     @classmethod
     def detect(cls, root="/", profile=None, ascii=False, slow=False) -> "WizardOptions":
@@ -49,10 +50,33 @@ class WizardState:
     # after it started; later, detection runs again (the host as of now).
     EARLY_FRESH_FOR = 30.0
 
+    def first_selection(self, plan) -> set:
+        """The fixes selected when the plan first shows: all of them, or with
+        --answers those the answers kept (a fix they declined stays dropped)."""
+        offered = {s.remediation for s in plan.steps}
+        answers = self.options.answers
+        return offered if answers is None else offered & set(answers.fixes)
+
+    def answers(self):
+        """This run's answers (remediations.answers.Answers): the profile, the
+        fixes kept and dropped, the admin behind sudo."""
+        from remediations.answers import from_wizard
+
+        name, source = self.facts.safe("user") or (None, "")
+        return from_wizard(self.profile, self.plan, self.selected, name if source == "SUDO_USER" else None)
+
     def report_path(self, stamp: str) -> str:
         """Where the summary saves the report unless told otherwise: the log
         folder with the journal when root, else the invoking user's home."""
-        name = f"kvmprep-report-{stamp}.json"
+        return self._output_path(f"kvmprep-report-{stamp}.json")
+
+    def answers_path(self, stamp: str) -> str:
+        return self._output_path(f"kvmprep-answers-{stamp}.yaml")
+
+    def _output_path(self, name: str) -> str:
+        env = self.options.env if self.options.env is not None else os.environ
+        if env.get("KVMPREP_OUTPUT_DIR"):  # the admin's choice (and the tests')
+            return os.path.join(env["KVMPREP_OUTPUT_DIR"], name)
         if self.is_root:
             return os.path.join("/var/log/kvmprep", name)
         return os.path.join(os.path.expanduser("~"), name)

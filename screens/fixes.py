@@ -64,7 +64,7 @@ class FixesScreen(WizardScreen):
 
     def planned(self, plan) -> None:
         self.state.plan = plan
-        self.state.selected = {s.remediation for s in plan.steps}
+        self.state.selected = self.state.first_selection(plan)
         self.fill()
 
     def fill(self) -> None:

@@ -86,7 +86,7 @@ class ResultsScreen(WizardScreen):
     def planned(self, plan) -> None:
         if self.state.plan is None:
             self.state.plan = plan
-            self.state.selected = {s.remediation for s in plan.steps}
+            self.state.selected = self.state.first_selection(plan)
         table = self.query_one(DataTable)
         if table.row_count:
             key = table.coordinate_to_cell_key(table.cursor_coordinate).row_key.value

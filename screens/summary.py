@@ -42,8 +42,24 @@ class SummaryScreen(WizardScreen):
     def on_mount(self) -> None:
         super().on_mount()
         self.now: dict | None = None  # the fixed checks as they are now
+        self.answers_file, self.answers_error = self.save_answers()
+        self.query_one("#summary-text", Static).update(self.summary())
         self.query_one("#summary-scroll").focus()
         self.recheck()
+
+    def save_answers(self) -> tuple[str | None, str | None]:
+        """The choices of this run, to replay on other hosts (remediations/answers.py):
+        written next to the report, never over an existing file."""
+        path = self.state.answers_path(time.strftime("%Y%m%d-%H%M%S"))
+        try:
+            text = self.state.answers().to_yaml()
+            os.makedirs(os.path.dirname(path), mode=0o700, exist_ok=True)
+            fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            with os.fdopen(fd, "w", encoding="utf-8") as fh:
+                fh.write(text)
+        except OSError as exc:
+            return None, f"{path}: {exc.strerror}"
+        return path, None
 
     @work(thread=True, exclusive=True, group="recheck")
     def recheck(self) -> None:
@@ -122,6 +138,15 @@ class SummaryScreen(WizardScreen):
         t.append("Journal: ", style="bold")
         t.append(f"{ev.get('journal', '-')}\n")
         root = self.state.host.root
+        answers_file = getattr(self, "answers_file", None)
+        if answers_file or getattr(self, "answers_error", None):
+            t.append("Answers: ", style="bold")
+            if answers_file:
+                t.append(f"{answers_file}\n")
+                t.append("  the same choices on another host: ", style="italic")
+                t.append(f"kvmprep apply --answers {answers_file} --yes\n")
+            else:
+                t.append(f"not saved ({self.answers_error})\n")
         t.append("Undo:    ", style="bold")
         if undo is not None and undo["ok"]:
             t.append("done (see each action above)\n")

@@ -21,6 +21,8 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
+import tempfile
 import time
 from pathlib import Path
 
@@ -79,10 +81,14 @@ def assert_labels_hang(screen: str, where: str) -> None:
             assert indent >= len(m.group(0)), f"{where}: {line!r} continues {prev!r} under its label\n{screen}"
 
 
-def test_console_walk_apply_fails_undo_summary(terminal, walk_root, installed, tmp_path):
+def test_console_walk_apply_fails_undo_summary(terminal, walk_root, installed, tmp_path, request):
     selinux_before = (walk_root / "etc/selinux/config").read_bytes()
     profile = site_profile(tmp_path)
-    t = terminal([installed.script, "--root", str(walk_root), "--profile", profile])
+    # where the summary saves (never this machine's /var/log); short, so the field shows it all
+    out = Path(tempfile.mkdtemp(prefix="kvmprep-walk-"))
+    request.addfinalizer(lambda: shutil.rmtree(out, ignore_errors=True))
+    t = terminal(["env", f"KVMPREP_OUTPUT_DIR={out}", installed.script, "--root", str(walk_root),
+                  "--profile", profile])
     rec = Recorder(t, tmp_path / "terminal-output")
 
     # 1. welcome: the profiles list, a user profile without description says where it is from
@@ -185,7 +191,17 @@ def test_console_walk_apply_fails_undo_summary(terminal, walk_root, installed, t
     assert "UNDONE" in text and "STOPPED" not in text, text
     assert "check security.selinux: FAIL" in text, text
     assert "Waits for a reboot" not in text and "PENDING-REBOOT" not in text, text
-    assert "Report file:" in summary_screen and "/var/log/kvmprep/kvmprep-report-" in summary_screen
+    assert "Report file:" in summary_screen and f"{out}/kvmprep-report-" in summary_screen
+    # the answers of this walk, saved with the command that replays them
+    saved = sorted(out.glob("kvmprep-answers-*.yaml"))
+    assert len(saved) == 1, list(out.iterdir())
+    assert f"kvmprep apply --answers {saved[0]} --yes" in re.sub(r"\s*\n\s*", " ", text), text
+    from remediations.answers import load_answers
+
+    answers = load_answers(str(saved[0]))
+    assert answers.fixes == ["install-virtualization-packages", "disable-selinux", "enable-time-sync",
+                             "enable-libvirt"], answers  # with the one planned after the packages
+    assert answers.declined == ["install-tools"] and answers.profile == "site" and answers.profile_yaml
 
     # save the report somewhere of this test's: the path is shown, editable, then written
     report = tmp_path / "report.json"

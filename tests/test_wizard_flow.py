@@ -187,7 +187,9 @@ async def test_whole_flow_on_debian_root(wroot, profile, tmp_path):
             # 8 summary: the re-run checks pass
             await pilot.press("enter")
             summ = await wait_screen(pilot, "SummaryScreen")
-            assert summ.query_one("#save-path").value.startswith("/var/log/kvmprep/kvmprep-report-")  # root
+            # KVMPREP_OUTPUT_DIR (make_app): the report and the answers beside the root, not in /var/log
+            assert summ.query_one("#save-path").value.startswith(f"{wroot}-output/kvmprep-report-")
+            assert Path(summ.answers_file).parent == Path(f"{wroot}-output")
             await wait_for(pilot, lambda: "checks as they are now" in plain(summ.query_one("#summary-text")),
                            60, "the checks run again")
             stext = plain(summ.query_one("#summary-text"))

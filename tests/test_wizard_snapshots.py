@@ -213,7 +213,14 @@ def test_apply(snap_compare, snap_root, monkeypatch):
 
 
 def test_summary(snap_compare, snap_root, monkeypatch):
+    import shutil
+
+    from app.wizard_state import WizardState
+
     _recorded_apply(monkeypatch)
+    out = "/tmp/kvmprep-snapshot-output"  # a fixed path: it shows on the screen
+    shutil.rmtree(out, ignore_errors=True)
+    monkeypatch.setattr(WizardState, "answers_path", lambda self, stamp: f"{out}/kvmprep-answers.yaml")
 
     async def run_before(pilot):
         from textual.widgets import Input

@@ -39,12 +39,16 @@ def site_profile(directory: Path) -> str:
     return str(f)
 
 
-def make_app(root: Path, profile: str | None = None, euid: int = 0):
+def make_app(root: Path, profile: str | None = None, euid: int = 0, answers=None):
+    """The wizard on ``root``; what it saves (report, answers) goes to
+    ``<root>-output`` beside the root (KVMPREP_OUTPUT_DIR), never to this
+    machine's /var/log."""
     from app.tui import build_app
     from app.wizard_state import WizardOptions
 
+    out = Path(root).parent / f"{Path(root).name}-output"
     return build_app(WizardOptions(root=str(root), profile=profile, ascii=False, slow=False,
-                                   euid=euid, env={}))
+                                   euid=euid, env={"KVMPREP_OUTPUT_DIR": str(out)}, answers=answers))
 
 
 def tree_state(root: Path) -> dict[str, bytes | str]:
