@@ -185,7 +185,7 @@ def _enables_note(ctx: PlanCtx, packages: list[str]) -> str | None:
     if ctx.facts.os.family == "debian":
         known = [f"{p} enables {_DEBIAN_ENABLES[p]}" for p in packages if p in _DEBIAN_ENABLES]
         if known:
-            start = " and starts" if ctx.host.live else ""
+            start = " and start" if ctx.host.live else ""
             whose = "Ubuntu's" if ctx.facts.os.id == "ubuntu" else "Debian's"
             return f"{whose} packages enable{start} their services on install: {', '.join(known)}{tail}"
         return None
