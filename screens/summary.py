@@ -145,6 +145,8 @@ class SummaryScreen(WizardScreen):
                 t.append(f"{answers_file}\n")
                 t.append("  the same choices on another host: ", style="italic")
                 t.append(f"kvmprep apply --answers {answers_file} --yes\n")
+                t.append("  on a fleet (Ansible): ", style="italic")
+                t.append(f"kvmprep ansible -o DIR --answers {answers_file}\n")
             else:
                 t.append(f"not saved ({self.answers_error})\n")
         t.append("Undo:    ", style="bold")
