@@ -102,7 +102,11 @@ def test_detection(snap_compare, snap_root, monkeypatch):
     """Detection mid-way: the worker is held back and three results are fed in."""
     from screens import detection
 
+    from screens import welcome
+
     monkeypatch.setattr(detection.DetectionScreen, "run_detection", lambda self: None)
+    # no detection started on the welcome screen: the detection screen would open the results at once
+    monkeypatch.setattr(welcome.WelcomeScreen, "start_early_detection", lambda self: None)
 
     async def run_before(pilot):
         from checks.facts import Facts
