@@ -29,6 +29,12 @@ def _tui_flags(p: argparse.ArgumentParser) -> None:
                    help="for slow links: no animation, low frame rate (automatic on the console and serial)")
 
 
+def _answers_flag(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--answers", metavar="FILE", default=None,
+                   help="the choices of an earlier wizard run (kvmprep-answers.yaml): profile, fixes, ignored "
+                        "checks, admin user; planned afresh on this host")
+
+
 def build_parser() -> argparse.ArgumentParser:
     import argparse  # not on the plain check path (see _plain_check_args)
 
@@ -55,6 +61,7 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Detect, then build the plan of fixes: every file diff and exact command.")
     _common(pl)
     pl.add_argument("--fix", metavar="IDS", help="plan exactly these remediations (comma-separated)")
+    _answers_flag(pl)
     pl.add_argument("--format", choices=("text", "json", "yaml"), default="text")
     pl.add_argument("-o", "--output", metavar="FILE", help="also write the plan to FILE (YAML unless --format json)")
 
@@ -63,6 +70,7 @@ def build_parser() -> argparse.ArgumentParser:
     ap.add_argument("plan_file", nargs="?", metavar="PLAN_FILE", help="a plan written by 'kvmprep plan -o'")
     _common(ap)
     ap.add_argument("--fix", metavar="IDS", help="apply exactly these remediations (comma-separated)")
+    _answers_flag(ap)
     ap.add_argument("--yes", action="store_true", help="do not ask (needed without a terminal)")
     ap.add_argument("--dry-run", action="store_true", help="show the plan and exit")
     ap.add_argument("--attach", action="store_true",
@@ -83,6 +91,7 @@ def build_parser() -> argparse.ArgumentParser:
     wz = sub.add_parser("wizard", help="the step-by-step wizard (the default on a terminal)",
                         description="Start the Textual wizard: detect, explain, choose fixes, preview, apply.")
     _common(wz)
+    _answers_flag(wz)
     _tui_flags(wz)
 
     bd = sub.add_parser("bundle", help="write kvmprep as one file for air-gapped servers",
@@ -91,6 +100,28 @@ def build_parser() -> argparse.ArgumentParser:
                                     "server with: python3 kvmprep.pyz [COMMAND]")
     bd.add_argument("-o", "--output", metavar="FILE", default="kvmprep.pyz",
                     help="where to write it (default: kvmprep.pyz)")
+
+    fl = sub.add_parser("fleet", help="cross-host checks over many hosts' JSON reports",
+                        description="Read the reports 'kvmprep check --format json' wrote on each host and "
+                                    "check what only the fleet decides: the same kernel, CPUs a migrating guest "
+                                    "finds everywhere, QEMU/libvirt versions, unique names, addresses and "
+                                    "machine ids; with a host x check matrix.",
+                        epilog="Exit status: 0 every host ready and no fleet check fails, 1 otherwise, "
+                               "2 bad usage or a report that cannot be used (the file and why).")
+    fl.add_argument("reports", nargs="+", metavar="REPORT.json", help="one JSON report per host")
+    fl.add_argument("--profile", metavar="NAME|PATH", default=None,
+                    help="whose fleet requirements apply (default: the reports' own built-in profile, "
+                         "else generic)")
+    fl.add_argument("--format", choices=("table", "json"), default="table")
+
+    an = sub.add_parser("ansible", help="write an Ansible project that runs kvmprep on many hosts",
+                        description="Write a ready Ansible project into DIR: site.yml (check every host and "
+                                    "collect the reports; apply only with -e kvmprep_apply=true; kvmprep fleet "
+                                    "at the end), an example inventory, kvmprep.pyz, the answers, a README.")
+    an.add_argument("-o", "--output", metavar="DIR", required=True, help="the project folder (created)")
+    an.add_argument("--profile", metavar="NAME|PATH", default=None, help="the profile to check (default: generic)")
+    an.add_argument("--answers", metavar="FILE", default=None,
+                    help="the answers to apply (kvmprep-answers.yaml from the wizard); they give the profile")
 
     prof = sub.add_parser("profiles", help="list the built-in profiles",
                           description="List the built-in profiles.")
@@ -199,14 +230,36 @@ def cmd_wizard(args) -> int:
     """The Textual wizard; textual is imported only here."""
     if not _interactive():
         raise CliError("the wizard needs a terminal (stdin and stdout); without one use: kvmprep check")
-    _host(args)  # a missing --root folder is a usage error before the screen starts
+    host = _host(args)  # a missing --root folder is a usage error before the screen starts
+    answers, profile = None, args.profile
+    if getattr(args, "answers", None):
+        answers, profile = _wizard_answers(args, host)
     global _ran_wizard
     from .tui import run_wizard
     from .wizard_state import WizardOptions
 
+    options = WizardOptions.detect(root=args.root or "/", profile=profile, ascii=args.ascii, slow=args.slow)
+    options.answers = answers
     _ran_wizard = True  # Textual tears itself down normally
-    return run_wizard(WizardOptions.detect(root=args.root or "/", profile=args.profile,
-                                           ascii=args.ascii, slow=args.slow))
+    return run_wizard(options)
+
+
+def _wizard_answers(args, host):
+    """``wizard --answers FILE``: checked before the screen starts (exit 2 on a
+    bad file); the profile it names, its fixes preselected, its admin user."""
+    from remediations.answers import AnswersError, load_answers
+
+    from .fix_commands import _keep_profile
+
+    if args.profile:
+        raise CliError("--answers gives the profile: use it without --profile")
+    try:
+        answers = load_answers(args.answers)
+    except AnswersError as exc:
+        raise CliError(str(exc)) from None
+    if answers.user:
+        os.environ["SUDO_USER"] = answers.user  # as sudo would say: the planners read it
+    return answers, answers.profile_file(lambda name, text: _keep_profile(host, name, text))
 
 
 def cmd_profiles(args) -> int:
@@ -261,16 +314,28 @@ def main(argv: list[str] | None = None) -> int:
             pass
     args = _plain_check_args(argv) or build_parser().parse_args(argv)
     args.implied = implied
+    if args.command in ("plan", "apply", "undo", "wizard"):
+        from .session import inherit_ssh_connection
+
+        inherit_ssh_connection()  # sudo drops SSH_CONNECTION: an apply must still detach
     from checks.profile import ProfileError
     from checks.runner import UsageError
 
     try:
         if args.command == "profiles":
             return cmd_profiles(args)
+        if args.command == "fleet":
+            from .fleet_view import cmd_fleet
+
+            return cmd_fleet(args, CliError)
         if args.command == "bundle":
             from .bundle import cmd_bundle
 
             return cmd_bundle(args)
+        if args.command == "ansible":
+            from .ansible_project import cmd_ansible
+
+            return cmd_ansible(args)
         if args.command in ("plan", "apply", "undo"):
             return _fix_command(args)
         if args.command == "wizard":
@@ -335,7 +400,7 @@ def entry() -> None:
         _silence_stdout()
         print(f"kvmprep: cannot write the output: {exc.strerror}", file=sys.stderr)
         rc = rc or EXIT_USAGE
-    if command in (None, "check", "profiles") and not _ran_wizard:
+    if command in (None, "check", "profiles", "fleet") and not _ran_wizard:
         try:
             if sys.stderr is not None:
                 sys.stderr.flush()

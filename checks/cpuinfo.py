@@ -24,6 +24,15 @@ X86_VENDORS = {
     "  Shanghai  ": "zhaoxin",
 }
 
+# The flags of the "flags" line that say what this CPU offers hardware
+# virtualization (VT-x/AMD-V and what makes it fast: EPT/NPT, VPID, AVIC...), or
+# that the host is itself a guest (hypervisor). A nested guest, and its live
+# migration, needs the same ones on every host of a fleet.
+VIRT_FLAGS = frozenset(
+    "vmx svm hypervisor ept vpid ept_ad flexpriority tpr_shadow vnmi npt nrip_save vmcb_clean "
+    "avic x2avic v_vmsave_vmload vgif lbrv tsc_scale decodeassists flushbyasid pausefilter "
+    "pfthreshold svm_lock v_spec_ctrl sev sev_es sev_snp".split())
+
 ARM_IMPLEMENTERS = {
     "0x41": "arm", "0x42": "broadcom", "0x43": "cavium", "0x46": "fujitsu",
     "0x48": "hisilicon", "0x4e": "nvidia", "0x50": "apm", "0x51": "qualcomm",
@@ -74,6 +83,18 @@ class CpuInfo(Record):
                 break
             level += 1
         return level
+
+    @property
+    def signature(self) -> dict[str, int | None] | None:
+        """x86 family/model/stepping as numbers (what libvirt's CPU models are
+        keyed on); None on other architectures."""
+        if not self.is_x86:
+            return None
+        out: dict[str, int | None] = {}
+        for key, name in (("cpu family", "family"), ("model", "model"), ("stepping", "stepping")):
+            value = self.raw_keys.get(key, "")
+            out[name] = int(value) if value.isdigit() else None
+        return out
 
     def missing_for_level(self, level: int) -> list[str]:
         need: set[str] = set()

@@ -12,7 +12,7 @@ import re
 
 from .accounts import invoking_user
 from .record import FrozenRecord, Record
-from .cpuinfo import CpuInfo, elf_arch, parse_cpuinfo
+from .cpuinfo import VIRT_FLAGS, CpuInfo, elf_arch, parse_cpuinfo
 from .errors import NeedsRoot, ProbeError, ToolMissing
 from .host import Host
 from .kernel import KernelInfo, ModuleIndex, ModuleState, detect_kernel, module_index, module_state, read_kernel_log
@@ -259,17 +259,36 @@ class Facts:
         checks that need it say so; the document is still written."""
         def cpu():
             c = self.cpu
+            # the flags themselves, not only the verdicts: kvmprep fleet compares them
+            # across hosts (what a migrating guest may use), and so can anyone else
             return {"arch": c.arch, "vendor": c.vendor, "model": c.model, "count": c.count,
-                    "virt_extension": c.virt_extension, "x86_64_level": c.x86_64_level}
+                    "virt_extension": c.virt_extension, "x86_64_level": c.x86_64_level,
+                    "signature": c.signature, "flags": sorted(c.flags),
+                    "virt_flags": sorted(c.flags & VIRT_FLAGS), "vmx_flags": sorted(c.vmx_flags)}
+
+        def network():
+            from .netinfo import addresses, management_address
+
+            found = addresses(self.host)
+            return {"management": management_address(self.host, found),
+                    "addresses": [{"interface": i, "address": a} for i, a in found]}
+
+        def packages():
+            from .virtstack import stack_versions
+
+            return stack_versions(self.host, self.os.family, self.cpu.arch)
 
         def memory():
             return {"total_kib": self.memory.total_kib, "available_kib": self.memory.available_kib}
 
         sections = {
             "hostname": lambda: self.hostname,
+            "machine_id": lambda: self.machine_id,
             "os": lambda: self.os.to_dict(),
             "cpu": cpu,
             "kernel": lambda: self.kernel.to_dict(),
+            "packages": packages,
+            "network": network,
             "virtualization": lambda: {**self.virt.to_dict(), "kvm": self.kvm.to_dict(),
                                        "kvm_module": self.vendor_module},
             "memory": memory,
@@ -283,3 +302,17 @@ class Facts:
             except (ProbeError, NeedsRoot, ToolMissing) as exc:
                 out[key] = {"error": str(exc)}
         return out
+
+    @property
+    def machine_id(self) -> str | None:
+        """/etc/machine-id (32 hex digits; systemd's, or dbus's on older systems):
+        hosts cloned from one image share it (and with it DHCP client ids and
+        journal names) until it is regenerated. None when missing or not an id
+        (empty until first boot in images)."""
+        def compute():
+            for path in ("/etc/machine-id", "/var/lib/dbus/machine-id"):
+                value = (self.host.read_first_line(path) or "").lower()
+                if len(value) == 32 and all(ch in "0123456789abcdef" for ch in value):
+                    return value
+            return None
+        return self._memo("machine_id", compute)

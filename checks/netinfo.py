@@ -135,3 +135,45 @@ def iface_ipv4(host: Host, iface: str) -> list[ipaddress.IPv4Interface]:
 def mac_address(host: Host, iface: str) -> str | None:
     mac = host.read_first_line(f"/sys/class/net/{iface}/address")
     return mac.lower() if mac else None
+
+
+# ---- the report's addresses: what kvmprep fleet compares across hosts ----------
+
+def addresses(host: Host) -> list[tuple[str | None, str]]:
+    """(interface, address) of every address the kernel owns except loopback and
+    IPv6 link-local ones (every interface has one; they are unique per link, not
+    per fleet). An IPv4 address's interface is that of its connected route (the
+    longest prefix); None when no route names it."""
+    out: list[tuple[str | None, str]] = []
+    connected = [r for r in routes(host) if r.gateway is None and r.network.prefixlen]
+    for a in local_ipv4(host):
+        if a.is_loopback:
+            continue
+        best = None
+        for r in connected:
+            if a in r.network and (best is None or r.network.prefixlen > best.network.prefixlen):
+                best = r
+        out.append((best.iface if best else None, str(a)))
+    for line in (host.read_text("/proc/net/if_inet6") or "").splitlines():
+        f = line.split()
+        if len(f) < 6:
+            continue
+        try:
+            a = ipaddress.IPv6Address(int(f[0], 16))
+        except ValueError:
+            continue
+        if not (a.is_loopback or a.is_link_local):
+            out.append((f[5], str(a)))
+    return out
+
+
+def management_address(host: Host, found: list[tuple[str | None, str]]) -> dict | None:
+    """The address other hosts reach this one at, as far as the kernel's tables
+    tell: the first address of the IPv4 default route's interface, else of the
+    IPv6 default route's. None when there is no default route (an offline root)."""
+    for want_v6, defaults in ((False, default_routes), (True, default_routes6)):
+        for r in defaults(host):  # the IPv6 table is read only when IPv4 has no answer
+            for name, addr in found:
+                if name == r.iface and (":" in addr) == want_v6:
+                    return {"interface": r.iface, "address": addr}
+    return None

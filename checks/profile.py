@@ -20,7 +20,20 @@ PROFILE_DIR = os.path.join(os.path.dirname(os.path.abspath(__file__)), "profiles
 # `python -m checks.profile --compile` (a test fails when it is stale).
 COMPILED = os.path.join(PROFILE_DIR, "compiled.json")
 DEFAULT_PROFILE = "generic"
-_TOP_KEYS = {"name", "description", "extends", "source", "checks"}
+_TOP_KEYS = {"name", "description", "extends", "source", "checks", "fleet"}
+
+# The cross-host checks of `kvmprep fleet` (checks/fleet/) and their severity
+# when a profile's chain of `extends` names none: generic.yaml says the same (a
+# test keeps them equal). A profile's `fleet:` section sets each one's severity
+# like a check's: required fails the fleet; recommended and info only warn.
+FLEET_DEFAULTS = {
+    "fleet.same-kernel": "recommended",
+    "fleet.cpu-compatible": "required",
+    "fleet.versions": "recommended",
+    "fleet.unique-names": "required",
+    "fleet.unique-addresses": "required",
+    "fleet.unique-machine-ids": "required",
+}
 
 
 class ProfileError(Exception):
@@ -39,12 +52,14 @@ class Entry(Record):
 
 class Profile(Record):
     def __init__(self, name: str, description: str, file: str, source: str = "",
-                 checks: dict[str, Entry] | None = None):
+                 checks: dict[str, Entry] | None = None, fleet: dict[str, str] | None = None):
         self.name = name
         self.description = description
         self.file = file
         self.source = source
         self.checks = {} if checks is None else checks
+        # fleet check id -> severity (those turned off are left out)
+        self.fleet = dict(FLEET_DEFAULTS) if fleet is None else fleet
 
     def to_dict(self) -> dict:
         return {"name": self.name, "description": self.description, "file": self.file}
@@ -192,11 +207,14 @@ def load_profile(name_or_path: str | os.PathLike, _seen: tuple[str, ...] = ()) -
             raise ProfileError(label, key, "a string")
 
     entries: dict[str, Entry] = {}
+    fleet = dict(FLEET_DEFAULTS)
     if data.get("extends") is not None:
         if not isinstance(data["extends"], str):
             raise ProfileError(label, "extends", "the name or path of another profile")
         parent = load_profile(data["extends"], _seen + (label,))
         entries = {k: Entry(v.severity, dict(v.params)) for k, v in parent.checks.items()}
+        fleet = dict(parent.fleet)
+    fleet = _fleet_section(label, data.get("fleet"), fleet)
 
     checks = data.get("checks")
     if checks is None and not entries:
@@ -242,7 +260,31 @@ def load_profile(name_or_path: str | os.PathLike, _seen: tuple[str, ...] = ()) -
         file=label,
         source=data.get("source", ""),
         checks=entries,
+        fleet=fleet,
     )
+
+
+def _fleet_section(label: str, section: object, inherited: dict[str, str]) -> dict[str, str]:
+    """The profile's ``fleet:`` mapping (``same-kernel: required``; the full id
+    ``fleet.same-kernel`` too) of severities (required, recommended, info, off)
+    applied over what it inherits."""
+    if section is None:
+        return inherited
+    if not isinstance(section, dict):
+        raise ProfileError(label, "fleet", "a mapping of fleet checks to severities, e.g. same-kernel: required")
+    out = dict(inherited)
+    for name, severity in section.items():
+        key = f"fleet.{name}"
+        fid = name if str(name).startswith("fleet.") else key
+        if fid not in FLEET_DEFAULTS:
+            raise ProfileError(label, key, "one of " + ", ".join(f[len("fleet."):] for f in FLEET_DEFAULTS))
+        if severity in ("off", False):
+            out.pop(fid, None)
+        elif severity in SEVERITIES:
+            out[fid] = severity
+        else:
+            raise ProfileError(label, key, "one of required, recommended, info, off")
+    return out
 
 
 if __name__ == "__main__":

@@ -12,7 +12,7 @@ import time
 from _queue import SimpleQueue  # the C queue: no logging/concurrent.futures import cost
 from collections.abc import Callable, Iterable
 
-from . import __version__
+from . import REPORT_FORMAT, __version__
 from .errors import NeedsRoot, ProbeError
 from .facts import Facts
 from .host import Host
@@ -57,6 +57,7 @@ class Report(Record):
 
     def to_document(self) -> dict:
         return {
+            "format": REPORT_FORMAT,
             "tool": {"name": "kvmprep", "version": __version__},
             "root": str(self.host.root),
             "profile": self.profile.to_dict(),

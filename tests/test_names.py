@@ -201,6 +201,7 @@ def test_rpm_query_gets_only_package_names_after_double_dash(root, tmp_path):
     assert found == {n: None for n in hostile}
     assert not marker.exists()
     seen = []
+    host = Host(root.path)  # a new run: this one would answer dmidecode from its rpm -q memo
     real_run = host.run
     host.run = lambda argv, **kw: seen.append(argv) or real_run(argv, **kw)
     pkgdb.installed(host, "rpm", ["--pipe=x", "dmidecode"])

@@ -12,12 +12,10 @@ from ..errors import ProbeError, ToolMissing
 from ..model import failed, passed, skipped
 from ..osrelease import OsInfo
 from ..registry import Ctx, check
+from ..virtstack import QEMU_DEBIAN, QEMU_SUSE
 
 # QEMU system emulator package per architecture (Debian/Ubuntu, SUSE).
-_QEMU_DEBIAN = {"x86_64": "qemu-system-x86", "i686": "qemu-system-x86", "aarch64": "qemu-system-arm",
-                "ppc64": "qemu-system-ppc", "ppc64le": "qemu-system-ppc", "s390x": "qemu-system-s390x"}
-_QEMU_SUSE = {"x86_64": "qemu-x86", "i686": "qemu-x86", "aarch64": "qemu-arm",
-              "ppc64": "qemu-ppc", "ppc64le": "qemu-ppc", "s390x": "qemu-s390x"}
+_QEMU_DEBIAN, _QEMU_SUSE = QEMU_DEBIAN, QEMU_SUSE
 
 BIN_DIRS = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 
