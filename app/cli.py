@@ -247,19 +247,14 @@ def cmd_wizard(args) -> int:
 def _wizard_answers(args, host):
     """``wizard --answers FILE``: checked before the screen starts (exit 2 on a
     bad file); the profile it names, its fixes preselected, its admin user."""
-    from remediations.answers import AnswersError, load_answers
-
-    from .fix_commands import _keep_profile
+    from .fix_commands import FixError, read_answers
 
     if args.profile:
         raise CliError("--answers gives the profile: use it without --profile")
     try:
-        answers = load_answers(args.answers)
-    except AnswersError as exc:
+        return read_answers(args.answers, host)
+    except FixError as exc:
         raise CliError(str(exc)) from None
-    if answers.user:
-        os.environ["SUDO_USER"] = answers.user  # as sudo would say: the planners read it
-    return answers, answers.profile_file(lambda name, text: _keep_profile(host, name, text))
 
 
 def cmd_profiles(args) -> int:

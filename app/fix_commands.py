@@ -52,20 +52,12 @@ def plan_from_answers(args, host):
     from checks.profile import load_profile
     from checks.runner import UsageError, parse_ignore, run_checks
     from checks.facts import Facts
-    from remediations.answers import AnswersError, load_answers
     from remediations.plan import build_plan
 
     if _fix_ids(args) or args.profile or getattr(args, "plan_file", None):
         raise FixError("--answers gives the profile and the fixes: use it without --fix, --profile or a plan file")
-    try:
-        answers = load_answers(args.answers)
-    except AnswersError as exc:
-        raise FixError(str(exc)) from None
-    if answers.user:
-        # the admin the answers name, as sudo would: planners read SUDO_USER (checks/accounts.py),
-        # and so does the apply kvmprep starts again (a detached apply plans once more)
-        host.env["SUDO_USER"] = os.environ["SUDO_USER"] = answers.user
-    profile = load_profile(answers.profile_file(lambda name, text: _keep_profile(host, name, text)))
+    answers, profile_ref = read_answers(args.answers, host)
+    profile = load_profile(profile_ref)
     try:
         ignore = parse_ignore(answers.ignore, profile.checks)
     except UsageError as exc:
@@ -78,6 +70,22 @@ def plan_from_answers(args, host):
           + (f", {len(answers.declined)} declined" if answers.declined else "")
           + (f", admin user {answers.user}" if answers.user else "") + ".")
     return profile, plan
+
+
+def read_answers(path: str, host):
+    """An answers file, checked (FixError: file, key, reason), and what it says
+    for this run: its admin user becomes SUDO_USER, as sudo would set it
+    (planners read it: checks/accounts.py; so does an apply kvmprep starts
+    again), and its profile a name or a kept copy. Returns (answers, profile)."""
+    from remediations.answers import AnswersError, load_answers
+
+    try:
+        answers = load_answers(path)
+    except AnswersError as exc:
+        raise FixError(str(exc)) from None
+    if answers.user:
+        host.env["SUDO_USER"] = os.environ["SUDO_USER"] = answers.user
+    return answers, answers.profile_file(lambda name, text: _keep_profile(host, name, text))
 
 
 def _keep_profile(host, name: str, text: str) -> str:
@@ -134,7 +142,6 @@ def plan_from_file(args, host):
     """``apply PLAN``: plan again for the file's root, profile and fixes, and
     go on only if that equals the file (like a saved Terraform plan). What
     runs is what was just computed, never what the file says."""
-    from checks.host import Host
     from checks.profile import DEFAULT_PROFILE, load_profile
     from remediations.plan import PlanError, build_plan, compare, requested
 

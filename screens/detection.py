@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from rich.text import Text
 from textual import work
 from textual.app import ComposeResult
 from textual.binding import Binding
@@ -10,7 +9,7 @@ from textual.message import Message
 from textual.widgets import Log, Static
 
 from .base import WizardScreen
-from .style import bar, status_text
+from .style import bar
 
 
 class ResultDecided(Message):

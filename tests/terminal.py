@@ -120,6 +120,18 @@ def _remove_socket(name: str) -> None:
         pass
 
 
+def quit_cleanly(t: Terminal) -> None:
+    """q, y: kvmprep exits 0, no traceback anywhere, and no screen it drew had a
+    glyph the console font lacks."""
+    t.keys("q")
+    t.wait_text("Quit kvmprep?")
+    t.keys("y")
+    assert t.wait_exit() == "EXIT=0"
+    assert "Traceback" not in t.capture(history=True)
+    bad = [(non_ascii(f), f) for f in t.frames if non_ascii(f)]
+    assert not bad, f"non-ASCII glyphs on a TERM=linux screen: {bad[0][0]}\n{bad[0][1]}"
+
+
 def non_ascii(screen: str) -> list[str]:
     return sorted({f"{c!r} U+{ord(c):04X}" for c in screen if ord(c) > 127})
 

@@ -17,8 +17,6 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
-import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -26,10 +24,10 @@ from pathlib import Path
 import pytest
 
 from pkgroots import deb_repo  # noqa: F401  (session fixture)
+from ansible_run import PLAYBOOK, playbook
 from wizard_roots import debian_wizard_root
 
 TOP = Path(__file__).resolve().parent.parent
-PLAYBOOK = shutil.which("ansible-playbook", path=os.path.dirname(sys.executable)) or shutil.which("ansible-playbook")
 needs_ansible = pytest.mark.skipif(PLAYBOOK is None, reason="ansible-core is not installed (pip install '.[test]')")
 needs_root = pytest.mark.skipif(os.geteuid() != 0, reason="kvmprep apply refuses to run without root")
 
@@ -53,22 +51,6 @@ def tree_digest(root: Path) -> str:
             elif p.is_file():
                 h.update(p.read_bytes())
     return h.hexdigest()
-
-
-def playbook(project: Path, *args: str) -> subprocess.CompletedProcess:
-    env = {**os.environ, "LC_ALL": "C.UTF-8", "LANG": "C.UTF-8", "ANSIBLE_NOCOLOR": "1",
-           "ANSIBLE_HOST_KEY_CHECKING": "False", "ANSIBLE_LOCAL_TEMP": str(project / ".ansible-tmp"),
-           "ANSIBLE_REMOTE_TEMP": str(project / ".ansible-tmp"), "SSH_CONNECTION": ""}
-    return subprocess.run([PLAYBOOK, "-i", "test.ini", "site.yml", *args], cwd=project, capture_output=True,
-                          text=True, env=env, stdin=subprocess.DEVNULL, timeout=900)
-
-
-def recap(out: str) -> dict[str, dict[str, int]]:
-    """PLAY RECAP: host -> {ok, changed, failed, ...}."""
-    rows = {}
-    for m in re.finditer(r"^(\S+)\s+:\s+(.*)$", out.split("PLAY RECAP")[-1], re.M):
-        rows[m.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
-    return rows
 
 
 @needs_ansible
@@ -96,8 +78,7 @@ def test_fleet_playbook_check_apply_idempotent(tmp_path, deb_repo):
 
     # 1. check only (the default): reports collected, the roots untouched, the broken host alone fails
     digests = {n: tree_digest(r) for n, r in roots.items()}
-    first = playbook(project)
-    rows = recap(first.stdout)
+    first, rows = playbook(project, "test.ini")
     assert rows["broken"]["failed"] == 1, first.stdout
     assert all(rows[n]["failed"] == 0 for n in roots), first.stdout  # the others went on
     assert sorted(p.name for p in (project / "reports").glob("*.json")) == [f"{n}.json" for n in roots]
@@ -105,22 +86,20 @@ def test_fleet_playbook_check_apply_idempotent(tmp_path, deb_repo):
     assert "fleet.same-kernel" in first.stdout  # the fleet checks ran at the end
 
     # 2. --check --diff: each host's preview, nothing changed
-    check = playbook(project, "-e", "kvmprep_apply=true", "--check", "--diff")
+    check, _ = playbook(project, "test.ini", "-e", "kvmprep_apply=true", "--check", "--diff")
     assert "install-virtualization-packages" in check.stdout and "apt-get" in check.stdout, check.stdout
     assert check.stdout.count("Plan: 1 fix, 1 action") == 3, check.stdout
     assert {n: tree_digest(r) for n, r in roots.items()} == digests, "--check changed a root"
 
     # 3. apply; 4. again: changed=0
-    applied = playbook(project, "-e", "kvmprep_apply=true")
-    rows = recap(applied.stdout)
+    applied, rows = playbook(project, "test.ini", "-e", "kvmprep_apply=true")
     assert all(rows[n]["changed"] >= 1 and rows[n]["failed"] == 0 for n in roots), applied.stdout
     for n, root in roots.items():
         report = json.loads((project / "reports" / f"{n}.json").read_text())
         status = {c["id"]: c["status"] for c in report["checks"]}
         assert status["packages.virtualization"] == "pass" and status["services.libvirt"] == "pass", (n, status)
         assert status["packages.tools"] == "fail"  # declined in the answers
-    again = playbook(project, "-e", "kvmprep_apply=true")
-    rows = recap(again.stdout)
+    again, rows = playbook(project, "test.ini", "-e", "kvmprep_apply=true")
     assert all(rows[n]["changed"] == 0 for n in list(roots) + ["localhost"]), again.stdout
 
     # 5. one host with another kernel (through its report): fleet.same-kernel names it
