@@ -260,6 +260,7 @@ def cmd_apply(args, host) -> int:
         return EXIT_OK
     if os.environ.get("SSH_CONNECTION") and not args.foreground:
         return apply_detached(host, plan, profile)
+    _mark_running(host)
     sink = _EventSink(getattr(args, "events", None))
     try:
         result = apply_plan(host, plan, on_event=sink, verify_profile=profile)
@@ -390,9 +391,8 @@ def apply_detached(host, plan, profile) -> int:
     import subprocess
     import time
 
-    from checks import units
     from remediations.journal import Journal
-    from remediations.relaunch import kvmprep_argv
+    from remediations.relaunch import in_systemd_unit, kvmprep_argv, systemd_run_usable
 
     journal = Journal(host)
     since = len(journal.records())
@@ -411,14 +411,9 @@ def apply_detached(host, plan, profile) -> int:
     # the SSH connection); --foreground, not a missing SSH_CONNECTION, keeps it
     # from detaching again
     env = {**os.environ, "PYTHONUNBUFFERED": "1"}
-    if host.live and units.systemd_running(host) and _which("systemd-run"):
+    if systemd_run_usable(host):
         unit = f"kvmprep-apply-{stamp}"
-        subprocess.run(["systemd-run", "--quiet", "--collect", f"--unit={unit}",
-                        f"--property=StandardOutput=append:{out_path}",
-                        f"--property=StandardError=append:{out_path}",
-                        f"--working-directory={os.getcwd()}",
-                        *[f"--setenv={k}={v}" for k, v in env.items() if k in _UNIT_ENV],
-                        *argv], check=True)
+        subprocess.run(in_systemd_unit(argv, unit, out_path, env), check=True)
         where = f"systemd unit {unit}"
     else:
         proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
@@ -429,19 +424,6 @@ def apply_detached(host, plan, profile) -> int:
     print(f"Over SSH: the apply runs detached ({where}); if this connection drops it goes on.\n"
           f"Watch it again with: kvmprep apply --attach" + ("" if host.live else f" --root {host.root}"))
     return attach(host, since=since)
-
-
-# what the detached apply keeps of the environment in its systemd unit: the
-# interpreter's, and what planners read (checks/accounts.py, catalog/services.py,
-# catalog/network.py, checks/virt.py)
-_UNIT_ENV = ("PATH", "PYTHONPATH", "PYTHONUNBUFFERED", "HOME", "LANG", "XDG_CACHE_HOME", "KVMPREP_BUNDLE_CACHE",
-             "KVMPREP_DEBUG", "SUDO_USER", "SSH_CONNECTION", "KUBERNETES_SERVICE_HOST")
-
-
-def _which(tool: str) -> bool:
-    import shutil
-
-    return shutil.which(tool) is not None
 
 
 def attach(host, announce: bool = False, since: int | None = None) -> int:
@@ -470,7 +452,7 @@ def attach(host, announce: bool = False, since: int | None = None) -> int:
             time.sleep(0.05)
     pos = 0
     while True:
-        running = journal.running_pid() is not None
+        running = journal.running_pid() is not None or _apply_alive(journal)
         chunk = ""
         try:
             fd = journal.open_entry("apply.out", os.O_RDONLY)
@@ -497,6 +479,52 @@ def attach(host, announce: bool = False, since: int | None = None) -> int:
         print("No finished apply recorded.")
         return EXIT_FAILED
     return EXIT_OK if end[-1].get("ok") else EXIT_FAILED
+
+
+# The journal's lock is held for each plan an apply runs, not between them: an
+# apply with a second round (the fixes that waited for the packages) releases
+# it while it checks the host again and plans, and again before its summary.
+# ``apply --attach`` stopped there and showed a result without its end (found
+# in the lab). So every apply also holds this entry's lock for its whole life.
+_RUNNING = "apply.running"
+_running_fd = None
+
+
+def _mark_running(host) -> None:
+    """Hold the "an apply is running" lock until this process ends (closed by the kernel)."""
+    import fcntl
+
+    from remediations.journal import Journal
+
+    global _running_fd
+    try:
+        fd = Journal(host).open_entry(_RUNNING, os.O_RDWR | os.O_CREAT)
+    except OSError:
+        return  # not a reason to refuse the apply: attach then relies on the journal's lock
+    try:
+        fcntl.flock(fd, fcntl.LOCK_SH)  # an attach's probe holds it exclusively for an instant only
+    except OSError:
+        os.close(fd)
+        return
+    _running_fd = fd
+
+
+def _apply_alive(journal) -> bool:
+    import fcntl
+
+    try:
+        fd = journal.open_entry(_RUNNING, os.O_RDWR)
+    except OSError:
+        return False
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return True
+    except OSError:
+        return False
+    finally:
+        os.close(fd)
+    return False
 
 
 def _settled(out_path: str, pos: int) -> bool:

@@ -28,3 +28,37 @@ def kvmprep_argv(*args: str) -> list[str]:
     if archive:
         return [sys.executable, "-I", archive, *args]
     return [sys.executable, "-I", "-m", "app", *args]
+
+
+# What a kvmprep started again in a systemd unit keeps of the environment:
+# the interpreter's, and what the planners read (the apply plans again and must
+# get the same plan, or it refuses its own as stale): SUDO_USER
+# (checks/accounts.py), SSH_CONNECTION (catalog/services.py, catalog/network.py),
+# KUBERNETES_SERVICE_HOST (checks/virt.py).
+UNIT_ENV = ("PATH", "PYTHONPATH", "PYTHONUNBUFFERED", "HOME", "LANG", "XDG_CACHE_HOME", "KVMPREP_BUNDLE_CACHE",
+            "KVMPREP_DEBUG", "SUDO_USER", "SSH_CONNECTION", "KUBERNETES_SERVICE_HOST")
+
+
+def systemd_run_usable(host) -> bool:
+    """A transient unit can be started: the live system, booted with systemd."""
+    import shutil
+
+    from checks import units
+
+    return bool(host.live and units.systemd_running(host) and shutil.which("systemd-run"))
+
+
+def in_systemd_unit(argv: list[str], unit: str, out_path: str, env: dict, wait: bool = False) -> list[str]:
+    """``argv`` as the transient service ``unit`` (``systemd-run``): outside the
+    login session, so that the session ending (``loginctl terminate-session``,
+    ``KillUserProcesses=yes``, which kill every process of its scope, a new
+    process session or not) does not stop it. Its output is appended to
+    ``out_path``. With ``wait`` the systemd-run client stays until the unit
+    ends and exits with its status: a child process to poll, while the work
+    is the unit's (killing the client leaves the unit running; tests/lab)."""
+    import os
+
+    return ["systemd-run", "--quiet", "--collect", *(["--wait"] if wait else []), f"--unit={unit}",
+            f"--property=StandardOutput=append:{out_path}", f"--property=StandardError=append:{out_path}",
+            f"--working-directory={os.getcwd()}",
+            *[f"--setenv={k}={v}" for k, v in env.items() if k in UNIT_ENV], *argv]

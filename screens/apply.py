@@ -18,10 +18,22 @@ from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.widgets import DataTable, Log, Static
 
-from remediations.relaunch import kvmprep_argv
+from remediations.relaunch import in_systemd_unit, kvmprep_argv, systemd_run_usable
 
 from .base import WizardScreen
 from .style import status_text
+
+
+# Glyphs commands print in a UTF-8 locale ("Created symlink a \u2192 b" from
+# systemctl, typographic quotes from apt/dpkg translations), in ASCII; any
+# other non-ASCII character is shown as "?".
+_ASCII = {"\u2192": "->", "\u2190": "<-", "\u2018": "'", "\u2019": "'", "\u201c": '"', "\u201d": '"',
+          "\u2026": "...", "\u2013": "-", "\u2014": "-", "\u2022": "*", "\u00a0": " "}
+
+
+def ascii_line(text: str) -> str:
+    """``text`` with only ASCII characters, for the console (TERM=linux, --ascii)."""
+    return text if text.isascii() else "".join(_ASCII.get(c, c if c < "\x80" else "?") for c in text)
 
 
 class ApplyScreen(WizardScreen):
@@ -81,11 +93,17 @@ class ApplyScreen(WizardScreen):
         self.events_name = f"events-{stamp}.jsonl"
         self.events_path = journal.entry_path(self.events_name)
         os.close(journal.open_entry(self.events_name, os.O_WRONLY | os.O_CREAT | os.O_TRUNC))
-        out = journal.open_entry("apply.out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC)
+        # O_APPEND: with a systemd unit, the unit and its systemd-run client both write here
+        out = journal.open_entry("apply.out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_APPEND)
         profile = self.state.profile
         argv = kvmprep_argv("apply", plan_path, "--yes", "--foreground",
                             "--root", str(host.root), "--profile", profile.file, "--events", self.events_path)
         env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+        if systemd_run_usable(host):
+            # a transient unit, outside the SSH session: logind ending the session kills
+            # every process of its scope (its own process session or not); --wait keeps a
+            # client to poll, whose status is the apply's
+            argv = in_systemd_unit(argv, f"kvmprep-apply-{stamp}", journal.entry_path("apply.out"), env, wait=True)
         self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=out, stderr=out, env=env,
                                      start_new_session=True)
         os.close(out)
@@ -152,6 +170,8 @@ class ApplyScreen(WizardScreen):
 
         log = self.query_one(Log)
         width = (log.content_size.width or self.app.size.width) - 1
+        if self.ascii:  # the console: the commands' own glyphs too (tests/lab found systemctl's arrow)
+            lines = [ascii_line(line) for line in lines]
         log.write_lines([piece for line in lines for piece in hanging(line, width)])
 
     def _row_for(self, rep: dict) -> str | None:
