@@ -481,3 +481,28 @@ def test_adjtimex_reads_the_running_kernel():
     state = timex.read_clock_state()
     assert state.synchronized in (True, False, None)
     assert "adjtimex" in state.summary or "returned" in state.summary
+
+
+def test_time_in_a_container_is_the_hosts(root, clock, monkeypatch):
+    """A container cannot set the clock: an unsynchronised one is a warning that
+    points at the host, and enable-time-sync offers nothing in there."""
+    from checks.facts import Facts
+    from remediations.plan import build_plan
+    from checks.runner import run_checks
+    from checks.profile import load_profile
+
+    clock(UNSYNCED)
+    monkeypatch.setattr("checks.facts.probe_kvm", lambda device="/dev/kvm": KvmProbe("no-device", "missing"))
+    root.use("os/debian_10")
+    root.write("proc/cpuinfo", "processor\t: 0\nflags\t\t: fpu lm vmx\n\n")
+    root.write("proc/1/environ", b"container=systemd-nspawn\0")
+    root.write("run/systemd/container", "systemd-nspawn\n")
+    host = root.host(live=True)
+    facts = Facts(host)
+    assert facts.virt.container
+    r = root.check("time.sync", facts=facts)
+    assert r.status is Status.WARN and "the clock is the host's" in r.detail, r.detail
+    assert "container's host" in r.hint
+    report = run_checks(host, load_profile("generic"), facts=facts)
+    plan = build_plan(host, facts, report, ["enable-time-sync"])
+    assert not plan.steps and "the clock is the host's" in plan.nothing_to_do["enable-time-sync"]

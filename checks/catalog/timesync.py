@@ -158,6 +158,15 @@ def time_sync(ctx: Ctx):
             return "no time daemon is installed"
         return f"{want_text} is not installed{other_text}"
 
+    container = ctx.facts.virt.container
+    if container and not clock.synchronized:
+        # the kernel's clock is the host's: a container cannot set it (no CAP_SYS_TIME),
+        # so a daemon in here cannot fix it and kvmprep offers nothing in here
+        state = "is not synchronised" if clock.synchronized is False else \
+            f"cannot be read ({clock.error})"
+        return warned(f"the clock is the host's, and it {state}: this {container} container cannot set "
+                      f"or synchronise it ({daemon_state()} in the container)", *ev,
+                      hint="synchronise the clock on the container's host (chrony there)")
     if clock.synchronized is None:
         if good_running:
             return warned(f"{daemon_state()}, but the kernel's synchronisation state cannot be read "

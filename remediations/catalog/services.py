@@ -210,6 +210,10 @@ def _install_chrony(ctx: PlanCtx, want) -> Proposal:
                 "same install action as install-tools) and enable it.",
 )
 def enable_time_sync(ctx: PlanCtx) -> Proposal:
+    container = ctx.host.live and ctx.facts.virt.container
+    if container:
+        return nothing(f"the clock is the host's: a daemon in this {container} container cannot set it "
+                       "(no CAP_SYS_TIME); synchronise the host")
     cctx = check_ctx(ctx, "time.sync")
     wanted = str(cctx.params.get("daemon") or "any").strip().lower() or "any"
     daemons = _survey(cctx)
