@@ -246,12 +246,22 @@ class ApplyScreen(WizardScreen):
         from remediations.undo_report import undo_outcomes
 
         host = self.state.host
-        ids = Journal(host).last_undoable_group()
+        journal = Journal(host)
+        ids = journal.last_undoable_group()
         argv = kvmprep_argv("undo", "--yes", "--root", str(host.root))
-        proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
-        lines = (proc.stdout + proc.stderr).splitlines()
+        if systemd_run_usable(host):
+            # like the apply: in a unit of its own, so that the SSH session ending does not stop it
+            os.close(journal.open_entry("undo.out", os.O_WRONLY | os.O_CREAT | os.O_TRUNC))
+            unit = f"kvmprep-undo-{time.strftime('%Y%m%d-%H%M%S')}"
+            argv = in_systemd_unit(argv, unit, journal.entry_path("undo.out"), dict(os.environ), wait=True)
+            rc = subprocess.run(argv, stdin=subprocess.DEVNULL, capture_output=True).returncode
+            out = journal.read_entry("undo.out") or b""
+            lines = out.decode("utf-8", "replace").splitlines()
+        else:
+            proc = subprocess.run(argv, capture_output=True, text=True, stdin=subprocess.DEVNULL)
+            rc, lines = proc.returncode, (proc.stdout + proc.stderr).splitlines()
         outcomes = undo_outcomes(Journal(host), ids) if ids else {}
-        self.app.call_from_thread(self.undone, proc.returncode, lines, outcomes)
+        self.app.call_from_thread(self.undone, rc, lines, outcomes)
 
     def undone(self, rc: int, lines: list[str], outcomes: dict | None = None) -> None:
         """The rows say what the undo did to each action (the host as it is now)."""
