@@ -358,6 +358,22 @@ def test_enable_nested_live_module_not_loaded_writes_the_file_only(root):
     assert any("not loaded" in n for n in plan.steps[0].notes)
 
 
+def test_enable_nested_live_not_loaded_with_nested_0_on_the_running_command_line(root):
+    """modprobe passes /proc/cmdline's kvm_amd.nested=0 after modprobe.d's options: until the
+    reboot a load keeps nesting off, and the plan says so (real kmod: ``insmod kvm-amd.ko
+    nested=1 nested=0``, seen in the lab)."""
+    live_root(root, AMD, loaded=(), os_release=DEBIAN)
+    root.write("proc/cmdline", "BOOT_IMAGE=/vmlinuz root=/dev/vda1 ro kvm_amd.nested=0\n")
+    root.write("etc/default/grub", GRUB.replace('"console=ttyS0"', '"console=ttyS0 kvm_amd.nested=0"'))
+    root.write("usr/sbin/update-grub", "#!/bin/sh\n", mode=0o755)
+    plan = fresh_plan(root, "enable-nested", live=True)
+    assert [getattr(a, "path", None) or a.argv[0] for a in plan.actions] == [
+        "/etc/modprobe.d/kvm-nested.conf", "/etc/default/grub", "update-grub"]
+    notes = plan.steps[0].notes
+    assert any("until the reboot, modprobe kvm_amd passes kvm_amd.nested=0" in n for n in notes), notes
+    assert not any("it reads nested=1 when it is loaded" in n for n in notes)
+
+
 # ---- enable-nested: initramfs ------------------------------------------------------------------
 
 @pytest.mark.parametrize("os_release, conf, content, argv", [
@@ -462,6 +478,47 @@ def test_load_kvm_modules_offline_amd_respects_debian_etc_modules(root):
     assert (root.path / "etc/modules").read_bytes() == before["etc/modules"]
     assert fresh_plan(root, "load-kvm-modules").empty
     undo_and_compare(root, host, before)
+
+
+def test_load_kvm_modules_comments_out_a_blacklist_the_boot_would_obey(root):
+    """Found on a real Debian 12 kernel (tests/lab/test_lab_kernel.py): modules-load.d does
+    not load a blacklisted module (systemd-modules-load: "Module 'kvm_amd' is deny-listed"),
+    so listing it is not enough; the blacklist lines go, every other byte stays."""
+    modules_root(root, AMD)
+    no_kvm = "# no KVM here: VirtualBox\nblacklist kvm_amd\nblacklist kvm  # both\noptions kvm ignore_msrs=1\n"
+    root.write("etc/modprobe.d/no-kvm.conf", no_kvm)
+    before = snapshot(root)
+    host, plan = plan_for(root, "load-kvm-modules")
+    assert [a.path for a in plan.actions] == ["/etc/modprobe.d/no-kvm.conf", "/etc/modules-load.d/kvm.conf"]
+    preview = render_preview(plan)
+    assert "-blacklist kvm_amd\n" in preview and "+# blacklist kvm_amd  # disabled by kvmprep" in preview
+    assert "systemd-modules-load and udev skip blacklisted modules" in preview
+
+    apply_undo_roundtrip(root, host, plan, before)
+    text = (root.path / "etc/modprobe.d/no-kvm.conf").read_text()
+    assert text.splitlines()[0] == "# no KVM here: VirtualBox" and text.splitlines()[3] == "options kvm ignore_msrs=1"
+    assert not [l for l in modprobe(root, "-c").splitlines() if l.startswith("blacklist")]  # the real modprobe
+    assert "options kvm ignore_msrs=1" in modprobe(root, "-c").splitlines()
+    assert root.check("kvm.modules", live=False).status.value == "pass"
+    assert fresh_plan(root, "load-kvm-modules").empty
+    undo_and_compare(root, host, before)
+
+
+def test_load_kvm_modules_blacklist_in_a_package_directory_is_a_note(root):
+    modules_root(root, INTEL)
+    root.write("usr/lib/modprobe.d/vbox.conf", "blacklist kvm_intel\n")
+    plan = fresh_plan(root, "load-kvm-modules")
+    assert [a.path for a in plan.actions] == ["/etc/modules-load.d/kvm.conf"]
+    assert any("'blacklist kvm_intel'" in n and "copy that file to /etc/modprobe.d/" in n for n in plan.steps[0].notes)
+
+
+def test_load_kvm_modules_live_loaded_listed_but_blacklisted_is_not_nothing(root):
+    live_root(root, AMD, loaded=("kvm", "kvm_amd", "tun"))
+    root.write("etc/modules-load.d/kvm.conf", "kvm\nkvm_amd\ntun\n")
+    root.write("etc/modprobe.d/no-kvm.conf", "blacklist kvm_amd\n")
+    plan = fresh_plan(root, "load-kvm-modules", live=True)
+    [action] = plan.actions
+    assert isinstance(action, WriteFile) and action.path == "/etc/modprobe.d/no-kvm.conf"
 
 
 def test_load_kvm_modules_live_loads_now_and_lists_for_boot(root):

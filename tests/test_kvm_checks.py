@@ -114,6 +114,32 @@ def test_modules_available_amd_is_chosen_from_the_cpu(root):
     assert r.status is Status.FAIL and r.hint == "modprobe kvm_amd"
 
 
+def test_modules_loaded_but_blacklisted_warn_that_the_next_boot_will_not_load_them(root):
+    """Found on a real Debian 12 kernel (tests/lab/test_lab_kernel.py): systemd-modules-load
+    refuses a blacklisted module even when modules-load.d lists it ("Module 'kvm_amd' is
+    deny-listed"), so a module loaded by hand is gone after the reboot."""
+    root.use(AMD_CPU)
+    live_kernel(root, "kernel/arch/x86/kvm/kvm.ko:\nkernel/arch/x86/kvm/kvm-amd.ko: kernel/arch/x86/kvm/kvm.ko\n")
+    loaded(root, "kvm", "kvm_amd")
+    root.write("etc/modules-load.d/kvm.conf", "kvm\nkvm_amd\n")
+    root.write("etc/modprobe.d/no-kvm.conf", "blacklist kvm-amd\nblacklist kvm\n")
+    r = root.check("kvm.modules", live=True)
+    assert r.status is Status.WARN, r.detail
+    assert r.detail == "kvm loaded, kvm_amd loaded now, but blacklisted: the next boot will not load kvm, kvm_amd"
+    assert "remove 'blacklist kvm_amd' from" in r.hint and "no-kvm.conf" in r.hint
+    # kvm alone blacklisted: it still comes in as kvm_amd's dependency
+    root.write("etc/modprobe.d/no-kvm.conf", "blacklist kvm\n")
+    assert root.check("kvm.modules", live=True).status is Status.PASS
+
+
+def test_modules_offline_blacklisted_vendor_module_warns(root):
+    root.use(AMD_CPU)
+    root.write(f"lib/modules/{REL}/modules.dep", "kernel/arch/x86/kvm/kvm.ko:\nkernel/arch/x86/kvm/kvm-amd.ko:\n")
+    root.write("etc/modprobe.d/no-kvm.conf", "blacklist kvm_amd\n")
+    r = root.check("kvm.modules", live=False)
+    assert r.status is Status.WARN and "the boot will not load kvm_amd" in r.detail, r.detail
+
+
 def test_modules_absent_from_the_kernel(root):
     root.use(INTEL_CPU)
     live_kernel(root, "kernel/drivers/net/tun.ko:\n")
@@ -352,6 +378,28 @@ def test_nested_off_now_on_after_reboot(root):
     assert r.status is Status.WARN
     assert "now: N; after reboot: Y (options kvm_intel nested=1 in" in r.detail
     assert "kvm.conf" in r.detail
+
+
+def test_nested_off_on_the_running_command_line_is_on_only_after_the_reboot(root):
+    """The running /proc/cmdline's kvm_amd.nested=0 is passed by modprobe after modprobe.d's
+    options (checked with the real modprobe in the lab): a reload keeps nested off."""
+    root.use(AMD_CPU)
+    live_kernel(root)
+    loaded(root, "kvm", "kvm_amd")
+    root.write("sys/module/kvm_amd/parameters/nested", "0\n")
+    root.write("proc/cmdline", "BOOT_IMAGE=/vmlinuz root=/dev/vda1 ro kvm_amd.nested=0\n")
+    root.write("etc/default/grub", 'GRUB_CMDLINE_LINUX="console=ttyS0 kvm_amd.nested=0"\n')
+    r = root.check("kvm.nested", live=True)
+    assert r.status is Status.WARN
+    assert "kvm_amd.nested=0 on the kernel command line" in r.hint and "update the boot loader and reboot" in r.hint
+    assert "modprobe -r" not in r.hint
+    # kvmprep's apply: GRUB says =1 now, modprobe.d too; the running command line still =0
+    root.write("etc/default/grub", 'GRUB_CMDLINE_LINUX="console=ttyS0 kvm_amd.nested=1"\n')
+    root.write("etc/modprobe.d/kvm-nested.conf", "options kvm_amd nested=1\n")
+    r = root.check("kvm.nested", live=True)
+    assert r.status is Status.WARN and "now: N; after reboot: Y" in r.detail
+    assert "enabled after a reboot (until then modprobe passes kvm_amd.nested=0" in r.detail, r.detail
+    assert "modprobe -r" not in r.hint
 
 
 def test_nested_on_now_off_after_reboot(root):

@@ -128,8 +128,14 @@ def kvm_modules(ctx: Ctx):
         names_ = ", ".join(s.name for s in absent)
         return failed(f"{summary}: this kernel has no {names_}", *ev,
                       hint="install the kernel's modules package (or a kernel built with CONFIG_KVM) and boot it")
+    denied = _denied_at_boot(states, conf)
+    if denied:
+        fix = "; ".join(f"remove 'blacklist {n}' from {conf.blacklist[n]}" for n in denied)
     if avail:
         if not ctx.host.live:
+            if denied:
+                return warned(f"{summary}, but blacklisted: the boot will not load {', '.join(denied)}", *ev,
+                              hint=fix)
             return passed(f"{summary} (offline root: loadable modules are loaded at boot)", *ev)
         blocked = [s.name for s in avail if s.name in conf.install
                    and re.search(r"/bin/(false|true)\b", conf.install[s.name][0])]
@@ -140,7 +146,21 @@ def kvm_modules(ctx: Ctx):
         return failed(detail, *ev, hint=f"modprobe {last}")
     if unknown:
         return skipped(f"{summary}: the root has neither /sys/module nor /lib/modules for its kernel", *ev)
+    if denied:
+        return warned(f"{summary} now, but blacklisted: the next boot will not load {', '.join(denied)}", *ev,
+                      hint=fix)
     return passed(summary, *ev)
+
+
+def _denied_at_boot(states, conf) -> list[str]:
+    """Loadable modules that no boot loads: blacklisted in modprobe.d. systemd-modules-load
+    applies kmod's blacklist even to modules-load.d's list ("Module 'kvm_amd' is deny-listed"),
+    and so does udev's autoload; only an explicit ``modprobe NAME`` ignores it. kvm alone
+    blacklisted still comes in as the vendor module's dependency."""
+    denied = [s.name for s in states if s.state in ("loaded", "available") and s.name in conf.blacklist]
+    if "kvm" in denied and len(states) > 1 and states[1].name not in denied and states[1].state != "absent":
+        denied.remove("kvm")
+    return denied
 
 
 # ---- kvm.device ------------------------------------------------------------------
@@ -401,13 +421,22 @@ def kvm_nested(ctx: Ctx):
             return skipped(f"offline root: no nested setting for {mod} in modprobe.d or the boot command line "
                            "(the kernel's default decides; upstream enables it since 4.20)", *ev)
         return skipped(f"{mod} is not loaded: no nested parameter to read", *ev)
+    # modprobe passes the running command line's <mod>.nested after modprobe.d's: a reload keeps it
+    running_off = cmdline_value(running, f"{mod}.nested") if ctx.host.live else None
+    if truthy(running_off) is not False:
+        running_off = None
     if state.state == "builtin":
         fix = f"add {mod}.nested=1 to the kernel command line (GRUB_CMDLINE_LINUX in /etc/default/grub), update the boot loader and reboot"
     else:
         fix = f"echo 'options {mod} nested=1' > /etc/modprobe.d/kvm-nested.conf"
         if opt is not None and truthy(opt.value) is False:
             fix = f"remove '{opt.line}' from {opt.file}; " + fix
-        if now_on is not True:
+        if cmd_value is not None and truthy(cmd_value) is not True:
+            fix += (f"; {mod}.nested={cmd_value} on the kernel command line ({cmd_src}) wins over modprobe.d: "
+                    f"set {mod}.nested=1 there, update the boot loader and reboot")
+        elif running_off is not None:
+            fix += f"  # then reboot: until then modprobe passes {mod}.nested={running_off} from /proc/cmdline"
+        elif now_on is not True:
             fix += f" && modprobe -r {mod} && modprobe {mod}" if not held else "  # then stop all guests and reload the module"
     if now_on is True and after_on is not False:
         return passed(text, *ev)
@@ -420,7 +449,10 @@ def kvm_nested(ctx: Ctx):
             return passed(f"{mod} after boot: {_yn(after)} ({after_why})", *ev)
         return warned(f"{mod} after boot: {_yn(after)} ({after_why})", *ev, hint=fix)
     suffix = ""
-    if after_on is True:
+    if after_on is True and running_off is not None and state.state != "builtin":
+        suffix = (f": enabled after a reboot (until then modprobe passes {mod}.nested={running_off} "
+                  "from /proc/cmdline, also to a reload)")
+    elif after_on is True:
         suffix = ": enabled after a " + ("reload (guests hold it now) or reboot" if held else "module reload or reboot")
     elif held:
         suffix = "; running guests hold the module, so it cannot be reloaded now"

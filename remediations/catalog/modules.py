@@ -10,6 +10,14 @@ Rules these planners follow:
 * "Load now" is a ``LoadModule`` marked ``runtime`` (skipped on an offline
   root, with a note); "load at boot" is one line per module in a
   modules-load.d file, appended to whatever that file already holds.
+* A ``blacklist <module>`` line in modprobe.d stops the boot from loading it
+  even when modules-load.d lists it (systemd-modules-load applies kmod's
+  blacklist: "Module 'kvm_amd' is deny-listed"; udev's autoload does too),
+  while ``modprobe <module>`` by name ignores it. So a module listed for boot
+  gets its blacklist lines in /etc/modprobe.d commented out (every other byte
+  kept; undo restores the file); a blacklist in a package's directory
+  (/usr/lib/modprobe.d...) gets a note. Found on a real Debian 12 kernel by
+  the lab (tests/lab/test_lab_kernel.py).
 * Nested virtualization of a loadable vendor module is an ``options`` line in
   /etc/modprobe.d/kvm-nested.conf (other lines kept). The running module is
   reloaded only when nothing holds it (refcnt 0, no /dev/kvm or kvm-vm file
@@ -95,19 +103,20 @@ def _load_now_and_at_boot(ctx: PlanCtx, modules: list[str], conf: str, why: str,
     prop.notes += [f"{b}: not loaded" for b in bad]
     listed = modules_listed_for_boot(ctx)
     blocked = _modprobe_config(ctx).install
-    to_list, to_load, settled = [], [], []
+    to_list, to_load, settled, for_boot = [], [], [], []
     for name in modules:
         state = _state(ctx, name)
         if state.state == "builtin":
             settled.append(f"{name} built in")
             continue
         if state.state == "absent" or (state.state == "unknown" and (ctx.host.live or strict)):
-            why = (f"{name}: not available in this kernel ({state.source})" if state.state == "absent" else
-                   f"{name}: cannot tell whether this kernel has it ({state.source})")
-            prop.notes.append(why)
+            missing = (f"{name}: not available in this kernel ({state.source})" if state.state == "absent" else
+                       f"{name}: cannot tell whether this kernel has it ({state.source})")
+            prop.notes.append(missing)  # (not `why`: that is every LoadModule's reason below)
             if name in _CHECK_OF:
-                prop.cannot[_CHECK_OF[name]] = why
+                prop.cannot[_CHECK_OF[name]] = missing
             continue
+        for_boot.append(name)
         if name in blocked and re.search(r"/bin/(false|true)\b", blocked[name][0]):
             prop.notes.append(f"{name}: 'install {name} {blocked[name][0]}' in {ctx.host.display(blocked[name][1])} "
                               "stops modprobe from loading it; remove that line first")
@@ -125,6 +134,7 @@ def _load_now_and_at_boot(ctx: PlanCtx, modules: list[str], conf: str, why: str,
                               "(it loads at boot from the list)")
         else:
             prop.actions.append(LoadModule(module=name, runtime=True, why=why))
+    _unblacklist(ctx, for_boot, prop)
     if to_list:
         path = f"/etc/modules-load.d/{conf}"
         old = text_for_edit(ctx, path)
@@ -139,6 +149,46 @@ def _load_now_and_at_boot(ctx: PlanCtx, modules: list[str], conf: str, why: str,
         prop.nothing = "; ".join(settled + [n for n in prop.notes if not n.startswith("modprobe ")]) \
             or "already loaded (or built in) and listed for boot"
     return prop
+
+
+def _without_blacklist(text: str, module: str) -> str:
+    """``text`` with its ``blacklist <module>`` lines commented out ('-' and '_' alike),
+    every other line and byte kept."""
+    mod = norm_module(module)
+    out = []
+    for line in text.splitlines(keepends=True):
+        words = line.split("#", 1)[0].split()
+        if len(words) == 2 and words[0] == "blacklist" and norm_module(words[1]) == mod:
+            body = line.rstrip("\r\n")
+            line = f"# {body}  # disabled by kvmprep: {module} is loaded at boot{line[len(body):]}"
+        out.append(line)
+    return "".join(out)
+
+
+def _unblacklist(ctx: PlanCtx, modules: list[str], prop: Proposal) -> None:
+    """Comment out the modprobe.d blacklist lines of ``modules`` (listed for boot), see
+    the module doc: a WriteFile per file under /etc, a note for any other file."""
+    cfg = _modprobe_config(ctx)
+    denied = [m for m in modules if norm_module(m) in cfg.blacklist]
+    for path in cfg.files if denied else []:
+        old = text_for_edit(ctx, path)
+        if old is None:
+            continue
+        new = old
+        for m in denied:
+            new = _without_blacklist(new, m)
+        if new == old:
+            continue
+        mods = [m for m in denied if _without_blacklist(old, m) != old]
+        why = (f"'blacklist {', '.join(mods)}' keeps the boot from loading {', '.join(mods)} "
+               "(systemd-modules-load and udev skip blacklisted modules)")
+        if not path.startswith("/etc/"):
+            prop.notes.append(f"{why}: it is in {ctx.host.display(path)}; copy that file to /etc/modprobe.d/ "
+                              "without those lines")
+            continue
+        action = write_file(ctx, path, new, why=why)
+        if action:
+            prop.actions.append(action)
 
 
 @remediation(
@@ -395,7 +445,11 @@ def enable_nested(ctx: PlanCtx) -> Proposal:
         if prop.actions:
             prop.notes.append(f"offline root: {mod} reads nested=1 when it loads at boot (no reload here)")
     elif state.state != "loaded":
-        if prop.actions:
+        if prop.actions and truthy(running_cmd) is False:
+            # modprobe adds the running command line's options after modprobe.d's: they win until the reboot
+            prop.notes.append(f"{mod} is not loaded; until the reboot, modprobe {mod} passes {mod}.nested={running_cmd} "
+                              "from the running kernel command line (/proc/cmdline): nested stays off until then")
+        elif prop.actions:
             prop.notes.append(f"{mod} is not loaded: it reads nested=1 when it is loaded (modprobe {mod})")
     elif held:
         prop.notes.append(f"pending reboot: {mod} cannot be reloaded now, held by {', '.join(held)}")
