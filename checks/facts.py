@@ -36,6 +36,22 @@ class Process(FrozenRecord):
         self._fields(pid=pid, comm=comm, cmdline=cmdline)
 
 
+def _proc_file(proc: str, name: str) -> bytes | None:
+    """``proc``/NAME (a live host's /proc/PID: the running system, not someone's
+    image), read directly: the process table is ~140 small files, and
+    Host.read_bytes' checks (regular file, size cap) cost ~10 us each."""
+    try:
+        fd = os.open(os.path.join(proc, name), os.O_RDONLY | os.O_CLOEXEC | os.O_NOFOLLOW)
+    except OSError:
+        return None
+    try:
+        return os.read(fd, 1 << 16)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
 def _quietly(job) -> None:
     try:
         job()
@@ -206,15 +222,12 @@ class Facts:
             for name in self.host.listdir("/proc"):
                 if not name.isdigit():
                     continue
-                try:
-                    raw = self.host.read_bytes(f"/proc/{name}/cmdline")
-                    comm = self.host.read_text(f"/proc/{name}/comm")
-                except Exception:  # processes come and go; unreadable ones are skipped
-                    continue
-                if raw is None or comm is None:
+                proc = os.path.join(self.host.root, "proc", name)
+                raw, comm = _proc_file(proc, "cmdline"), _proc_file(proc, "comm")
+                if raw is None or comm is None:  # processes come and go
                     continue
                 argv = tuple(a.decode("utf-8", "replace") for a in raw.split(b"\0") if a)
-                out.append(Process(int(name), comm.strip(), argv))
+                out.append(Process(int(name), comm.decode("utf-8", "replace").strip(), argv))
             return out
         return self._memo("processes", compute)
 
