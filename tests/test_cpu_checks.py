@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from checks.cpuinfo import parse_cpuinfo
 from checks.model import Status
 
-from conftest import FIXTURES
+FIXTURES = Path(__file__).parent / "fixtures"  # not from conftest: tests/lab has a conftest of its own
 
 
 def cpu(name):

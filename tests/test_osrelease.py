@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from checks.host import Host
 from checks.osrelease import detect_os, parse_os_release
 
-from conftest import FIXTURES
+FIXTURES = Path(__file__).parent / "fixtures"  # not from conftest: tests/lab has a conftest of its own
 
 
 def detect(path):

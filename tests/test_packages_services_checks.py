@@ -590,8 +590,7 @@ def test_docker_debian_too_old_and_new_enough(root, deb_repo):
     other = root.path.parent / "other"
     debian_root(other)
     dpkg_install(other, deb_repo, ["docker.io"])
-    from conftest import RootBuilder
-    r = RootBuilder(other).check("containers.docker")
+    r = type(root)(other).check("containers.docker")  # a RootBuilder of the other root
     assert r.status is Status.PASS and "docker.io 20.10.24+dfsg1-1+b3" in r.detail
 
 

@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from checks.errors import NeedsRoot
 from checks.host import Host
 from checks.model import Status
 
-from conftest import FIXTURES
+FIXTURES = Path(__file__).parent / "fixtures"  # not from conftest: tests/lab has a conftest of its own
 
 ALMA9 = 'NAME="AlmaLinux"\nVERSION_ID="9.4"\nID="almalinux"\nID_LIKE="rhel centos fedora"\nPRETTY_NAME="AlmaLinux 9.4"\n'
 EPYC = (FIXTURES / "cpu/x86_64-epyc_7451/proc/cpuinfo").read_text()

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from checks import accounts
 from checks.model import Status
 
-from conftest import FIXTURES
+FIXTURES = Path(__file__).parent / "fixtures"  # not from conftest: tests/lab has a conftest of its own
 
 PASSWD = "root:x:0:0:root:/root:/bin/bash\nalice:x:1000:1000:Alice:/home/alice:/bin/bash\n"
 
