@@ -101,6 +101,18 @@ def test_cli_says_file_key_reason_and_exits_2(tmp_path):
 # ------------------------------------------------------ the round trip
 
 
+async def to_fixes(pilot):
+    """Welcome -> results -> fixes, the plan worked out."""
+    app = pilot.app
+    await pilot.press("enter")
+    await wait_screen(pilot, "ResultsScreen", timeout=30)
+    await pilot.press("enter")
+    fixes = await wait_screen(pilot, "FixesScreen")
+    await wait_for(pilot, lambda: app.state.plan is not None and fixes.query_one("#fixes-table").row_count,
+                   30, "the plan")
+    return fixes
+
+
 def check_statuses(root: Path, profile: str) -> dict[str, str]:
     r = kvmprep("check", "--root", str(root), "--profile", profile, "--format", "json")
     assert r.returncode in (0, 1), r.stderr
@@ -118,12 +130,7 @@ async def test_wizard_answers_replayed_on_a_second_root(tmp_path, deb_repo):
     app = make_app(first, profile=profile)
     async with app.run_test(size=(80, 24)) as pilot:
         try:
-            await pilot.press("enter")
-            await wait_screen(pilot, "ResultsScreen", timeout=30)
-            await pilot.press("enter")
-            fixes = await wait_screen(pilot, "FixesScreen")
-            await wait_for(pilot, lambda: app.state.plan is not None and fixes.query_one("#fixes-table").row_count,
-                           30, "the plan")
+            fixes = await to_fixes(pilot)
             # the admin drops two fixes (the stub chrony has no unit file to enable)
             app.state.selected -= {"install-tools", "enable-time-sync"}
             fixes.fill()
@@ -165,12 +172,7 @@ async def test_wizard_with_answers_preselects_their_fixes(tmp_path, deb_repo):
                              "fixes": ["install-virtualization-packages"], "declined": ["install-tools"]})
     app = make_app(root, profile="generic", answers=answers)
     async with app.run_test(size=(80, 24)) as pilot:
-        await pilot.press("enter")
-        await wait_screen(pilot, "ResultsScreen", timeout=30)
-        await pilot.press("enter")
-        fixes = await wait_screen(pilot, "FixesScreen")
-        await wait_for(pilot, lambda: app.state.plan is not None and fixes.query_one("#fixes-table").row_count,
-                       30, "the plan")
+        await to_fixes(pilot)
         offered = {s.remediation for s in app.state.plan.steps}
         assert {"install-virtualization-packages", "install-tools"} <= offered
         assert app.state.selected == {"install-virtualization-packages"}

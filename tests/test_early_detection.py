@@ -94,13 +94,18 @@ def wroot(tmp_path, deb_repo):
     return debian_wizard_root(tmp_path / "root", deb_repo)
 
 
+async def early_run_done(pilot):
+    """The welcome screen shown, and the detection it started finished."""
+    app = pilot.app
+    await wait_screen(pilot, "WelcomeScreen")
+    await wait_for(pilot, lambda: app.state.early is not None and app.state.early.done, 30, "the early detection")
+    return app.state.early
+
+
 async def test_wizard_joins_the_welcome_screens_detection(wroot, tmp_path):
     app = make_app(wroot, profile=site_profile(tmp_path))
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_screen(pilot, "WelcomeScreen")
-        await wait_for(pilot, lambda: app.state.early is not None and app.state.early.done, 30,
-                       "the early detection")
-        early = app.state.early
+        early = await early_run_done(pilot)
         await pilot.press("enter")
         await wait_screen(pilot, "ResultsScreen", timeout=30)
         assert app.state.report is early.report and app.state.facts is early.facts
@@ -112,10 +117,7 @@ async def test_wizard_detects_again_when_the_welcome_screen_sat_too_long(wroot, 
     host as it is now (a new run on fresh facts), not of launch time."""
     app = make_app(wroot, profile=site_profile(tmp_path))
     async with app.run_test(size=(80, 24)) as pilot:
-        await wait_screen(pilot, "WelcomeScreen")
-        await wait_for(pilot, lambda: app.state.early is not None and app.state.early.done, 30,
-                       "the early detection")
-        early = app.state.early
+        early = await early_run_done(pilot)
         early.started -= app.state.EARLY_FRESH_FOR + 1
         # meanwhile the admin fixed something by hand: a new run must see it
         (wroot / "etc/selinux/config").write_text("SELINUX=disabled\nSELINUXTYPE=targeted\n")
