@@ -54,13 +54,25 @@ def _rule_mode(rule: dict) -> tuple[str, int]:
     return group, mode
 
 
+def _udev_retrigger(why: str) -> list:
+    """udev applies the rules again to /dev/kvm (a "change" event; matching by
+    subsystem and name, so that no /dev/kvm is no error), then waits for it."""
+    return [RunCommand(argv=["udevadm", "trigger", "--action=change", "--subsystem-match=misc",
+                             "--sysname-match=kvm"], runtime=True,
+                       title="apply the udev rule to /dev/kvm now (udevadm trigger)", why=why),
+            RunCommand(argv=["udevadm", "settle", "--timeout=30"], runtime=True,
+                       title="wait until udev has applied it (udevadm settle)",
+                       why="the checks after the apply read /dev/kvm's group and mode")]
+
+
 @remediation(
     "fix-kvm-permissions",
     title="Give /dev/kvm to group kvm (mode 0660)",
     fixes=("kvm.device-access",),
     description="Create the system group kvm when missing (groupadd -r kvm), write the udev rule "
                 '/etc/udev/rules.d/65-kvm.rules (KERNEL=="kvm", GROUP="kvm", MODE="0660") unless a rule '
-                "already gives it, then udevadm trigger --name-match=kvm on the running system.",
+                "already gives it, then udevadm trigger (and settle) for /dev/kvm on the running system, "
+                "also when load-kvm-modules creates it in the same apply.",
 )
 def fix_kvm_permissions(ctx: PlanCtx) -> Proposal:
     host = ctx.host
@@ -92,18 +104,22 @@ def fix_kvm_permissions(ctx: PlanCtx) -> Proposal:
     # the node the running kernel made: fix it now
     if host.live:
         st = host.stat("/dev/kvm")
+        udev = host.exists("/run/udev/control") and host.which("udevadm")
         if st is None:
-            if prop.actions:
+            if prop.actions and udev:
+                # load-kvm-modules (earlier in the plan) may create it before this runs: udev
+                # made it with the old rules then, so apply the new one to it (none: no-op)
+                prop.actions += _udev_retrigger("if load-kvm-modules created /dev/kvm earlier in this apply, "
+                                                "udev made it under the old rules")
+            elif prop.actions:
                 prop.notes.append("/dev/kvm does not exist now (kvm.device): the rule applies when it appears")
         else:
             dev_group = next((g.name for g in groups.values() if g.gid == st.st_gid), None)
             cur_mode = stat_mod.S_IMODE(st.st_mode)
             if not (_policy_ok(dev_group, cur_mode) and (dev_group != "kvm" or "kvm" in groups)):
-                if host.exists("/run/udev/control") and host.which("udevadm"):
-                    prop.actions.append(RunCommand(
-                        argv=["udevadm", "trigger", "--name-match=kvm"], runtime=True,
-                        title="apply the udev rule to /dev/kvm now (udevadm trigger --name-match=kvm)",
-                        why=f"/dev/kvm is group {dev_group or st.st_gid}, mode {cur_mode:04o} now"))
+                if udev:
+                    prop.actions += _udev_retrigger(f"/dev/kvm is group {dev_group or st.st_gid}, "
+                                                    f"mode {cur_mode:04o} now")
                 else:
                     dev = host.path("/dev/kvm")
                     prop.actions.append(RunCommand(
