@@ -30,7 +30,10 @@ _RELEASE = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.+~-]{0,127}")
 _MANAGERS = ("apt", "dnf", "yum", "zypper")
 _ENV = {"DEBIAN_FRONTEND": "noninteractive"}
 _REGENERATE = (["update-grub"], ["grub2-mkconfig", "-o", "/boot/grub2/grub.cfg"],
-               ["grub-mkconfig", "-o", "/boot/grub/grub.cfg"])
+               ["grub-mkconfig", "-o", "/boot/grub/grub.cfg"],
+               # udev applies the restored rules to /dev/kvm (fix-kvm-permissions)
+               ["udevadm", "trigger", "--action=change", "--subsystem-match=misc", "--sysname-match=kvm"],
+               ["udevadm", "settle", "--timeout=30"])
 
 
 def _names(kind: str, validator, values) -> None:

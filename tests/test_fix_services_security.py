@@ -636,6 +636,12 @@ def test_fix_kvm_permissions_live_with_udev_triggers(root, tmp_path):
     want = ["udevadm", "trigger", "--action=change", "--subsystem-match=misc", "--sysname-match=kvm"]
     assert trigger.argv == want and trigger.runtime
     assert settle.argv == ["udevadm", "settle", "--timeout=30"] and settle.runtime
+    # undone the same way, after undo restored the rules (a journal naming them is accepted)
+    from remediations.undo_rules import check_entry
+
+    assert trigger.undo_argv == want and trigger.undo_at_end and settle.undo_at_end
+    check_entry(trigger, root.host(live=True))
+    check_entry(settle, root.host(live=True))
     assert "$ " + " ".join(want) in render_preview(plan)
     # no /dev/kvm yet (load-kvm-modules creates it in the same apply): the rule is applied
     # to it after all, instead of relying on a later device event (found in the QEMU lab)

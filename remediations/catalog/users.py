@@ -54,13 +54,17 @@ def _rule_mode(rule: dict) -> tuple[str, int]:
     return group, mode
 
 
+UDEV_TRIGGER_KVM = ["udevadm", "trigger", "--action=change", "--subsystem-match=misc", "--sysname-match=kvm"]
+UDEV_SETTLE = ["udevadm", "settle", "--timeout=30"]
+
+
 def _udev_retrigger(why: str) -> list:
     """udev applies the rules again to /dev/kvm (a "change" event; matching by
-    subsystem and name, so that no /dev/kvm is no error), then waits for it."""
-    return [RunCommand(argv=["udevadm", "trigger", "--action=change", "--subsystem-match=misc",
-                             "--sysname-match=kvm"], runtime=True,
-                       title="apply the udev rule to /dev/kvm now (udevadm trigger)", why=why),
-            RunCommand(argv=["udevadm", "settle", "--timeout=30"], runtime=True,
+    subsystem and name, so that no /dev/kvm is no error), then waits for it.
+    Undone the same way, last, once undo has restored the rules (like update-grub)."""
+    return [RunCommand(argv=list(UDEV_TRIGGER_KVM), undo_argv=list(UDEV_TRIGGER_KVM), undo_at_end=True,
+                       runtime=True, title="apply the udev rule to /dev/kvm now (udevadm trigger)", why=why),
+            RunCommand(argv=list(UDEV_SETTLE), undo_argv=list(UDEV_SETTLE), undo_at_end=True, runtime=True,
                        title="wait until udev has applied it (udevadm settle)",
                        why="the checks after the apply read /dev/kvm's group and mode")]
 
