@@ -326,9 +326,10 @@ def _undo_one(journal, host, apply_id, on_event, remove_packages, result, skip_b
             actions[key] = action_at(key)
         except BadEntry as exc:
             broken.append((key, str(exc)))
-    # regenerating commands run again after every file they read is restored
+    # regenerating commands run again after every file they read is restored, in the
+    # order the apply ran them (udevadm control --reload, then trigger, then settle)
     order = ([k for k in actions if not getattr(actions[k], "undo_at_end", False)]
-             + [k for k in actions if getattr(actions[k], "undo_at_end", False)])
+             + sorted(k for k in actions if getattr(actions[k], "undo_at_end", False)))
     _clean_temps(ax, [a for a in actions.values() if isinstance(a, WriteFile)])
     for key, why in broken:
         si, ai = key

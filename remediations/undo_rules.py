@@ -32,6 +32,7 @@ _ENV = {"DEBIAN_FRONTEND": "noninteractive"}
 _REGENERATE = (["update-grub"], ["grub2-mkconfig", "-o", "/boot/grub2/grub.cfg"],
                ["grub-mkconfig", "-o", "/boot/grub/grub.cfg"],
                # udev applies the restored rules to /dev/kvm (fix-kvm-permissions)
+               ["udevadm", "control", "--reload"],
                ["udevadm", "trigger", "--action=change", "--subsystem-match=misc", "--sysname-match=kvm"],
                ["udevadm", "settle", "--timeout=30"])
 

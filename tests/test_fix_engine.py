@@ -305,3 +305,25 @@ def test_regenerating_commands_are_undone_after_the_files_they_read(tmp_path, mo
     assert log.read_text() == NEW
     assert undo_last(host).ok
     assert log.read_bytes() == ORIGINAL  # regenerated from the restored file
+
+
+def test_end_of_undo_commands_run_in_the_order_the_apply_ran_them(tmp_path, monkeypatch):
+    """udevadm control --reload, trigger, settle: undone last, and in that order
+    (a trigger before the reload would apply the old rules)."""
+    from remediations import undo_rules
+
+    real_ok = undo_rules.inverse_command_ok
+    monkeypatch.setattr(undo_rules, "inverse_command_ok",
+                        lambda argv, host: argv[0] == "sh" or real_ok(argv, host))
+    root = make_root(tmp_path)
+    host = Host(root)
+    log = root / "order.log"
+    cmds = [RunCommand(argv=["sh", "-c", f"echo apply {n} >> {log}"],
+                       undo_argv=["sh", "-c", f"echo undo {n} >> {log}"], undo_at_end=True)
+            for n in ("reload", "trigger", "settle")]
+    plan = plan_of(host, write_action(host, "/etc/selinux/config", NEW), *cmds)
+    assert apply_plan(host, plan).ok
+    assert undo_last(host).ok
+    assert log.read_text().split("\n")[:-1] == [f"{w} {n}" for w in ("apply", "undo")
+                                                for n in ("reload", "trigger", "settle")]
+    assert (root / "etc/selinux/config").read_bytes() == ORIGINAL

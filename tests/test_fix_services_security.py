@@ -632,22 +632,24 @@ def test_fix_kvm_permissions_live_with_udev_triggers(root, tmp_path):
     (bindir / "udevadm").write_text("#!/bin/sh\nexit 0\n")
     (bindir / "udevadm").chmod(0o755)
     plan = plan_for(root.path, "fix-kvm-permissions", live=True, env={"PATH": str(bindir)})
-    rule, trigger, settle = only(plan, "fix-kvm-permissions").actions
+    rule, reload, trigger, settle = only(plan, "fix-kvm-permissions").actions
     want = ["udevadm", "trigger", "--action=change", "--subsystem-match=misc", "--sysname-match=kvm"]
+    # udevd looks for new rule files at most every 3 s: reloaded first (a CI run of the QEMU lab)
+    assert reload.argv == reload.undo_argv == ["udevadm", "control", "--reload"] and reload.undo_at_end
     assert trigger.argv == want and trigger.runtime
     assert settle.argv == ["udevadm", "settle", "--timeout=30"] and settle.runtime
     # undone the same way, after undo restored the rules (a journal naming them is accepted)
     from remediations.undo_rules import check_entry
 
     assert trigger.undo_argv == want and trigger.undo_at_end and settle.undo_at_end
-    check_entry(trigger, root.host(live=True))
-    check_entry(settle, root.host(live=True))
+    for action in (reload, trigger, settle):
+        check_entry(action, root.host(live=True))
     assert "$ " + " ".join(want) in render_preview(plan)
     # no /dev/kvm yet (load-kvm-modules creates it in the same apply): the rule is applied
     # to it after all, instead of relying on a later device event (found in the QEMU lab)
     (root.path / "dev/kvm").unlink()
     plan = plan_for(root.path, "fix-kvm-permissions", live=True, env={"PATH": str(bindir)})
-    rule, trigger, settle = only(plan, "fix-kvm-permissions").actions
+    rule, reload, trigger, settle = only(plan, "fix-kvm-permissions").actions
     assert trigger.argv == want and "load-kvm-modules" in trigger.why
 
 

@@ -54,15 +54,22 @@ def _rule_mode(rule: dict) -> tuple[str, int]:
     return group, mode
 
 
+UDEV_RELOAD = ["udevadm", "control", "--reload"]
 UDEV_TRIGGER_KVM = ["udevadm", "trigger", "--action=change", "--subsystem-match=misc", "--sysname-match=kvm"]
 UDEV_SETTLE = ["udevadm", "settle", "--timeout=30"]
 
 
 def _udev_retrigger(why: str) -> list:
-    """udev applies the rules again to /dev/kvm (a "change" event; matching by
-    subsystem and name, so that no /dev/kvm is no error), then waits for it.
-    Undone the same way, last, once undo has restored the rules (like update-grub)."""
-    return [RunCommand(argv=list(UDEV_TRIGGER_KVM), undo_argv=list(UDEV_TRIGGER_KVM), undo_at_end=True,
+    """udev reads its rules again, applies them to /dev/kvm (a "change" event;
+    matching by subsystem and name, so that no /dev/kvm is no error), then waits
+    for it. The reload is needed: systemd-udevd (252, Debian 12) looks for
+    changed rule files at most every 3 s, so a trigger right after modprobe's
+    events ran with the old rules (the QEMU lab caught it in CI). Undone the
+    same way, last and in this order, once undo has restored the rules."""
+    return [RunCommand(argv=list(UDEV_RELOAD), undo_argv=list(UDEV_RELOAD), undo_at_end=True, runtime=True,
+                       title="make udev read the new rule (udevadm control --reload)",
+                       why="systemd-udevd looks for changed rule files at most every 3 s"),
+            RunCommand(argv=list(UDEV_TRIGGER_KVM), undo_argv=list(UDEV_TRIGGER_KVM), undo_at_end=True,
                        runtime=True, title="apply the udev rule to /dev/kvm now (udevadm trigger)", why=why),
             RunCommand(argv=list(UDEV_SETTLE), undo_argv=list(UDEV_SETTLE), undo_at_end=True, runtime=True,
                        title="wait until udev has applied it (udevadm settle)",
@@ -75,7 +82,7 @@ def _udev_retrigger(why: str) -> list:
     fixes=("kvm.device-access",),
     description="Create the system group kvm when missing (groupadd -r kvm), write the udev rule "
                 '/etc/udev/rules.d/65-kvm.rules (KERNEL=="kvm", GROUP="kvm", MODE="0660") unless a rule '
-                "already gives it, then udevadm trigger (and settle) for /dev/kvm on the running system, "
+                "already gives it, then udevadm control --reload, trigger and settle for /dev/kvm on the running system, "
                 "also when load-kvm-modules creates it in the same apply.",
 )
 def fix_kvm_permissions(ctx: PlanCtx) -> Proposal:

@@ -216,9 +216,9 @@ def test_kvm_fixes_on_a_real_kernel_through_grub(vm_staged, boot_vm, lab_bundle)
     phase("kvmprep apply")
 
     f1 = facts(vm)
-    # /dev/kvm appeared (modprobe) before the rule was written and kvmprep runs no udevadm trigger
-    # then (/dev/kvm did not exist when it planned): udev applies the new rule at KVM's "change"
-    # uevent, which the KVM_CREATE_VM of kvmprep's own kvm.usable check after the apply sends
+    # /dev/kvm appeared (modprobe) before the rule was written: fix-kvm-permissions makes udevd
+    # read its rules again (it looks for changed files at most every 3 s: a CI run saw root 0600
+    # here without the reload), then triggers a "change" event for /dev/kvm and waits for it
     assert_prepared(f1)
     # the command line still says kvm_amd.nested=0 until the reboot, and modprobe passes it on
     assert f1["nested"] == "0", f1
