@@ -24,7 +24,7 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 
 def _tui_flags(p: argparse.ArgumentParser) -> None:
-    p.add_argument("--ascii", action="store_true", help="ASCII only and 16 colours (automatic with TERM=linux)")
+    p.add_argument("--ascii", action="store_true", help="ASCII only and 16 colours (automatic on the Linux console, serial lines and VT terminals)")
     p.add_argument("--slow", action="store_true",
                    help="for slow links: no animation, low frame rate (automatic on the console and serial)")
 

@@ -8,6 +8,13 @@ import sys
 from dataclasses import dataclass, field
 
 
+# serial lines: PC UARTs (a BMC's serial-over-LAN is one of them), ARM PL011 and
+# USB adapters, hypervisor and s390 consoles
+SERIAL_TTYS = ("/dev/ttyS", "/dev/ttyAMA", "/dev/ttyUSB", "/dev/ttyACM", "/dev/hvc", "/dev/ttysclp")
+# terminals that draw ASCII only (no UTF-8 box glyphs)
+ASCII_TERMS = ("linux", "dumb", "ansi", "vt52", "vt100", "vt102", "vt220", "vt320", "vt420")
+
+
 @dataclass
 class WizardOptions:
     root: str = "/"
@@ -20,16 +27,22 @@ class WizardOptions:
     answers: object = None  # remediations.answers.Answers of --answers: the fixes preselected
 
     @classmethod
-    def detect(cls, root="/", profile=None, ascii=False, slow=False) -> "WizardOptions":
-        term = os.environ.get("TERM", "")
+    def detect(cls, root="/", profile=None, ascii=False, slow=False, env=None, tty=None) -> "WizardOptions":
+        """From TERM and the terminal device: the Linux console and serial lines
+        get ASCII (a VT220 or a BMC's serial-over-LAN has no UTF-8 and no box
+        glyphs); serial lines also a low frame rate (every byte is on the wire)."""
+        env = os.environ if env is None else env
+        term = env.get("TERM", "")
         console = term == "linux"
-        serial = False
-        try:
-            serial = os.ttyname(sys.stdin.fileno()).startswith("/dev/ttyS")
-        except OSError:
-            pass
-        return cls(root=root, profile=profile, ascii=ascii or console, slow=slow or console or serial,
-                   console_only=console and not (serial or slow))
+        if tty is None:
+            try:
+                tty = os.ttyname(sys.stdin.fileno())
+            except OSError:
+                tty = ""
+        serial = tty.startswith(SERIAL_TTYS)
+        plain_term = not term or term in ASCII_TERMS or term.startswith(("vt", "ansi"))
+        return cls(root=root, profile=profile, ascii=ascii or console or serial or plain_term,
+                   slow=slow or console or serial, console_only=console and not (serial or slow))
 
 
 @dataclass
