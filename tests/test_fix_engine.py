@@ -286,17 +286,23 @@ def test_bad_plan_files_are_refused(tmp_path):
             Plan.from_dict(data)
 
 
-def test_regenerating_commands_are_undone_after_the_files_they_read(tmp_path, monkeypatch):
-    """update-grub must run again on the restored /etc/default/grub, so last.
-    (A cp stands in for it: undo runs only the inverse commands kvmprep
-    writes, so this test admits that one.)"""
+def admit_inverse_command(program, tmp_path, monkeypatch):
+    """A root and its Host where undo also accepts ``program`` as an inverse
+    command (undo runs only the forms kvmprep writes; a stand-in needs this)."""
     from remediations import undo_rules
 
     real_ok = undo_rules.inverse_command_ok
     monkeypatch.setattr(undo_rules, "inverse_command_ok",
-                        lambda argv, host: argv[0] == "cp" or real_ok(argv, host))
+                        lambda argv, host: argv[0] == program or real_ok(argv, host))
     root = make_root(tmp_path)
-    host = Host(root)
+    return root, Host(root)
+
+
+def test_regenerating_commands_are_undone_after_the_files_they_read(tmp_path, monkeypatch):
+    """update-grub must run again on the restored /etc/default/grub, so last.
+    (A cp stands in for it: undo runs only the inverse commands kvmprep
+    writes, so this test admits that one.)"""
+    root, host = admit_inverse_command("cp", tmp_path, monkeypatch)
     log = root / "regen.log"
     regen = RunCommand(argv=["cp", str(root / "etc/selinux/config"), str(log)],
                        undo_argv=["cp", str(root / "etc/selinux/config"), str(log)], undo_at_end=True)
@@ -310,13 +316,7 @@ def test_regenerating_commands_are_undone_after_the_files_they_read(tmp_path, mo
 def test_end_of_undo_commands_run_in_the_order_the_apply_ran_them(tmp_path, monkeypatch):
     """udevadm control --reload, trigger, settle: undone last, and in that order
     (a trigger before the reload would apply the old rules)."""
-    from remediations import undo_rules
-
-    real_ok = undo_rules.inverse_command_ok
-    monkeypatch.setattr(undo_rules, "inverse_command_ok",
-                        lambda argv, host: argv[0] == "sh" or real_ok(argv, host))
-    root = make_root(tmp_path)
-    host = Host(root)
+    root, host = admit_inverse_command("sh", tmp_path, monkeypatch)
     log = root / "order.log"
     cmds = [RunCommand(argv=["sh", "-c", f"echo apply {n} >> {log}"],
                        undo_argv=["sh", "-c", f"echo undo {n} >> {log}"], undo_at_end=True)

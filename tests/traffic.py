@@ -25,12 +25,11 @@ HIGHLIGHT = re.compile(r"\x1b\[(?:\d+;)*47(?:;\d+)*m")  # the cursor row: white 
 BAUD = 9600  # a serial console: 10 bits a byte
 
 
-class Recorder:
-    """The byte count of everything the program in ``t`` writes from now on."""
+class ByteCount:
+    """The size of a file that grows by every byte sent to a terminal."""
 
-    def __init__(self, t: Terminal, path: Path):
+    def __init__(self, path: Path):
         self.path = path
-        t.record_output(path)
 
     def size(self) -> int:
         try:
@@ -50,6 +49,14 @@ class Recorder:
             elif time.monotonic() - since >= quiet:
                 return now
         raise AssertionError(f"the program never went quiet for {quiet} s (it keeps writing)")
+
+
+class Recorder(ByteCount):
+    """The byte count of everything the program in ``t`` writes from now on."""
+
+    def __init__(self, t: Terminal, path: Path):
+        super().__init__(path)
+        t.record_output(path)
 
 
 def plain(styled: str) -> str:

@@ -15,6 +15,9 @@
   cached root (or of a given root); every host the test booted is powered
   off at teardown (also after a failure or Ctrl-C) and its copy removed
   (``KVMPREP_LAB_KEEP=1`` keeps the copies for a post-mortem).
+- ``vm_base``: the cached Debian 12 disk image that boots through GRUB
+  (tests/lab/lab_vm.py); ``boot_vm(image, label)`` boots a VM on an overlay
+  of it and powers it off at the test's end.
 """
 
 from __future__ import annotations
@@ -34,6 +37,7 @@ sys.path.insert(0, str(Path(__file__).parent))  # the lab_* modules, whatever th
 from lab_host import NspawnHost  # noqa: E402
 from lab_mirror import find_mirror, reachable  # noqa: E402
 from lab_root import cached_root, copy_root  # noqa: E402
+from lab_vm import QemuVM, base_image, missing_tools  # noqa: E402
 
 TOOLS = {
     "debootstrap": "debootstrap", "systemd-nspawn": "systemd-container", "ssh": "openssh-client",
@@ -52,15 +56,12 @@ def _cap_sys_admin() -> bool:
     return bool(eff >> CAP_SYS_ADMIN & 1)
 
 
-@pytest.fixture(scope="session")
-def lab_mirror():
+def _mirror_or_skip(lab: str, needs_root: str, missing: list):
+    """This machine's Debian 12 mirror, or skip saying what ``lab`` lacks here."""
     if os.geteuid() != 0:
-        pytest.skip("the lab needs root (debootstrap, systemd-nspawn)")
-    if not _cap_sys_admin():
-        pytest.skip("the lab needs CAP_SYS_ADMIN to boot containers (an unprivileged container cannot)")
-    missing = sorted({pkg for tool, pkg in TOOLS.items() if shutil.which(tool) is None})
+        pytest.skip(f"{lab} needs root ({needs_root})")
     if missing:
-        pytest.skip("the lab needs " + ", ".join(missing) + " (CI: apt-get install " + " ".join(missing) + ")")
+        pytest.skip(f"{lab} needs " + ", ".join(missing) + " (CI: apt-get install " + " ".join(missing) + ")")
     mirror = find_mirror()
     if mirror is None:
         pytest.skip("no Debian 12 (bookworm) mirror in this machine's apt sources: the lab builds Debian 12 from it")
@@ -68,6 +69,14 @@ def lab_mirror():
     if why:
         pytest.skip(f"the Debian mirror of this machine's apt sources does not answer: {why}")
     return mirror
+
+
+@pytest.fixture(scope="session")
+def lab_mirror():
+    if os.geteuid() == 0 and not _cap_sys_admin():
+        pytest.skip("the lab needs CAP_SYS_ADMIN to boot containers (an unprivileged container cannot)")
+    return _mirror_or_skip("the lab", "debootstrap, systemd-nspawn",
+                           sorted({pkg for tool, pkg in TOOLS.items() if shutil.which(tool) is None}))
 
 
 @pytest.fixture(scope="session")
@@ -154,3 +163,70 @@ def lab(tmp_path, lab_cached_root, lab_key, lab_mirror, lab_bundle, lab_apt_arch
         yield the_lab
     finally:
         the_lab.close()
+
+
+# ---- the QEMU lab (tests/lab/lab_vm.py) ------------------------------------------------
+
+@pytest.fixture(scope="session")
+def vm_mirror():
+    return _mirror_or_skip("the QEMU lab", "debootstrap, chroot", missing_tools())
+
+
+@pytest.fixture(scope="session")
+def vm_base(vm_mirror):
+    return base_image(vm_mirror, log=lambda msg: print(msg, file=sys.stderr))
+
+
+@pytest.fixture
+def boot_vm(tmp_path):
+    """``boot_vm(image, label)``: a booted QemuVM on an overlay of ``image``; every VM
+    the test booted is powered off at its end (also after a failure or Ctrl-C)."""
+    vms = []
+
+    def boot(image, label="vm", hardware=()) -> QemuVM:
+        vm = QemuVM(image, tmp_path, f"kvmlab-{label}", hardware=list(hardware))
+        vms.append(vm)
+        vm.boot()
+        return vm
+
+    yield boot
+    errors = []
+    for vm in vms:
+        try:
+            vm.poweroff()
+        except Exception as exc:
+            errors.append(f"{vm.name}: {exc}")
+        keep = Path(os.environ.get("KVMPREP_LAB_LOGS") or tmp_path)
+        if keep != tmp_path and vm.serial_log.exists():
+            keep.mkdir(parents=True, exist_ok=True)
+            shutil.copy(vm.serial_log, keep / vm.serial_log.name)
+    assert not errors, "VMs did not power off: " + "; ".join(errors)
+
+
+# ---- the time of each scenario, in every run's summary (issue 9 asks for it) ----------------
+
+SCENARIOS = {
+    "test_lab_fresh_server.py": "1 fresh server over SSH (nspawn)",
+    "test_lab_ssh_drop.py": "2 SSH drops during the apply (nspawn)",
+    "test_lab_kernel.py": "3 a real kernel through GRUB (QEMU)",
+    "test_lab_serial_oracle.py": "5 serial console, 4 virt-host-validate (QEMU)",
+    "test_lab_fleet.py": "fleet of three (nspawn, Ansible)",
+    "test_lab_wizard_undo.py": "the wizard's undo (nspawn)",
+    "test_lab_harness.py": "the harness itself (nspawn)",
+}
+_seconds: dict = {}
+
+
+def pytest_runtest_logreport(report):
+    if "lab" in report.keywords and "/lab/" in report.fspath.replace("\\", "/"):
+        _seconds[report.nodeid] = _seconds.get(report.nodeid, 0.0) + report.duration
+
+
+def pytest_terminal_summary(terminalreporter):
+    if not _seconds:
+        return
+    terminalreporter.section("lab scenarios: seconds (setup, run, teardown; image builds in the first)")
+    for nodeid, seconds in _seconds.items():
+        module = nodeid.split("::")[0].rsplit("/", 1)[-1]
+        terminalreporter.write_line(f"{seconds:7.0f}  {SCENARIOS.get(module, module)}: {nodeid.split('::', 1)[-1]}")
+    terminalreporter.write_line(f"{sum(_seconds.values()):7.0f}  the lab in all")

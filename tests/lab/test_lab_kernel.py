@@ -50,17 +50,13 @@ tests/test_fix_modules.py and tests/test_kvm_checks.py):
 from __future__ import annotations
 
 import json
-import os
 import re
-import shutil
 import sys
-from pathlib import Path
 
 import pytest
 
-from lab_mirror import find_mirror, reachable
 from lab_state import Phases
-from lab_vm import QemuVM, base_image, derived_image, missing_tools
+from lab_vm import QemuVM, derived_image
 
 pytestmark = pytest.mark.lab
 
@@ -101,57 +97,10 @@ echo "grub_linux=$(grep -m1 -E '^\s+linux\s' /boot/grub/grub.cfg | sed 's/^\s*//
 # ---- fixtures --------------------------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def vm_mirror():
-    if os.geteuid() != 0:
-        pytest.skip("the QEMU lab needs root (debootstrap, chroot)")
-    missing = missing_tools()
-    if missing:
-        pytest.skip("the QEMU lab needs " + ", ".join(missing) + " (CI: apt-get install " + " ".join(missing) + ")")
-    mirror = find_mirror()
-    if mirror is None:
-        pytest.skip("no Debian 12 (bookworm) mirror in this machine's apt sources: the VM image is built from it")
-    why = reachable(mirror)
-    if why:
-        pytest.skip(f"the Debian mirror of this machine's apt sources does not answer: {why}")
-    return mirror
-
-
-@pytest.fixture(scope="session")
-def vm_base(vm_mirror):
-    return base_image(vm_mirror, log=lambda msg: print(msg, file=sys.stderr))
-
-
-@pytest.fixture(scope="session")
 def vm_staged(vm_base, tmp_path_factory):
     """The base image after ``STAGED`` (cached: one boot, once)."""
     return derived_image(vm_base, "kvm-untouched-admin", STAGED, tmp_path_factory.mktemp("vm-staged"),
                          log=lambda msg: print(msg, file=sys.stderr))
-
-
-@pytest.fixture
-def boot_vm(tmp_path):
-    """``boot_vm(image, label)``: a booted QemuVM on an overlay of ``image``; every VM
-    the test booted is powered off at its end (also after a failure or Ctrl-C)."""
-    vms = []
-
-    def boot(image, label="vm", hardware=()) -> QemuVM:
-        vm = QemuVM(image, tmp_path, f"kvmlab-{label}", hardware=list(hardware))
-        vms.append(vm)
-        vm.boot()
-        return vm
-
-    yield boot
-    errors = []
-    for vm in vms:
-        try:
-            vm.poweroff()
-        except Exception as exc:
-            errors.append(f"{vm.name}: {exc}")
-        keep = Path(os.environ.get("KVMPREP_LAB_LOGS") or tmp_path)
-        if keep != tmp_path and vm.serial_log.exists():
-            keep.mkdir(parents=True, exist_ok=True)
-            shutil.copy(vm.serial_log, keep / vm.serial_log.name)
-    assert not errors, "VMs did not power off: " + "; ".join(errors)
 
 
 # ---- helpers ---------------------------------------------------------------------------

@@ -24,7 +24,6 @@ package installed and nothing half-configured; libvirtd is active.
 from __future__ import annotations
 
 import re
-import time
 
 import pytest
 
