@@ -40,7 +40,9 @@ class WizardOptions:
             except OSError:
                 tty = ""
         serial = tty.startswith(SERIAL_TTYS)
-        plain_term = not term or term in ASCII_TERMS or term.startswith(("vt", "ansi"))
+        # vt100, vt220-8bit, ansi.sys... (not vte-256color: GNOME's terminals draw UTF-8)
+        plain_term = (not term or term in ASCII_TERMS or term.startswith("ansi")
+                      or (term[:2] == "vt" and term[2:3].isdigit()))
         return cls(root=root, profile=profile, ascii=ascii or console or serial or plain_term,
                    slow=slow or console or serial, console_only=console and not (serial or slow))
 

@@ -20,6 +20,8 @@ from app.wizard_state import WizardOptions
     ("vt102", "/dev/ttyUSB0", True, True, False),
     ("xterm", "/dev/hvc0", True, True, False),  # a hypervisor console
     ("ansi", "/dev/pts/1", True, False, False),
+    ("vt220-8bit", "/dev/pts/1", True, False, False),
+    ("vte-256color", "/dev/pts/2", False, False, False),  # GNOME's terminals draw UTF-8
     ("", "", True, False, False),  # no TERM, no terminal
 ])
 def test_ascii_and_speed_follow_the_terminal(term, tty, ascii, slow, console_only):
