@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import shutil
@@ -30,3 +31,26 @@ def playbook(project: Path, inventory: str, *args: str, timeout: float = 1800):
     p = subprocess.run([PLAYBOOK, "-i", inventory, "site.yml", *args], cwd=project, capture_output=True,
                        text=True, env=env, stdin=subprocess.DEVNULL, timeout=timeout)
     return p, recap(p.stdout)
+
+
+def tree_digest(root: Path, tops=("",)) -> str:
+    """The files, links and directories under ``tops`` (paths in ``root``; a file
+    alone, or a directory and all below it) hashed: names, link targets, contents.
+    Equal before and after a run that must change nothing."""
+    h = hashlib.sha256()
+    for top in tops:
+        base = root / top
+        if base.is_file():
+            paths = [base]
+        else:
+            paths = []
+            for dirpath, dirnames, filenames in os.walk(base):
+                dirnames.sort()
+                paths += [Path(dirpath) / n for n in sorted(filenames + dirnames)]
+        for p in paths:
+            h.update(str(p.relative_to(root)).encode())
+            if p.is_symlink():
+                h.update(os.readlink(p).encode())
+            elif p.is_file():
+                h.update(p.read_bytes())
+    return h.hexdigest()

@@ -14,7 +14,6 @@ issue allows until the lab hosts run it over SSH. What is proved:
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import subprocess
@@ -24,7 +23,7 @@ from pathlib import Path
 import pytest
 
 from pkgroots import deb_repo  # noqa: F401  (session fixture)
-from ansible_run import PLAYBOOK, playbook
+from ansible_run import PLAYBOOK, playbook, tree_digest
 from wizard_roots import debian_wizard_root
 
 TOP = Path(__file__).resolve().parent.parent
@@ -36,21 +35,6 @@ profile: generic
 fixes: [install-virtualization-packages, enable-libvirt]
 declined: [install-tools]
 """
-
-
-def tree_digest(root: Path) -> str:
-    """Every file, link and directory of a root, hashed (kvmprep's own state included)."""
-    h = hashlib.sha256()
-    for dirpath, dirnames, filenames in sorted(os.walk(root)):
-        dirnames.sort()
-        for name in sorted(filenames + dirnames):
-            p = Path(dirpath) / name
-            h.update(str(p.relative_to(root)).encode())
-            if p.is_symlink():
-                h.update(os.readlink(p).encode())
-            elif p.is_file():
-                h.update(p.read_bytes())
-    return h.hexdigest()
 
 
 @needs_ansible

@@ -77,9 +77,9 @@ def cached_root(mirror: Mirror, log) -> Path:
             shutil.rmtree(old, ignore_errors=True)
         scratch = base / f".build-{os.getpid()}"
         started = time.monotonic()
-        _debootstrap(scratch / "root", mirror, scratch / "debootstrap.log")
+        debootstrap(scratch / "root", mirror, scratch / "debootstrap.log")
         subprocess.run(["chroot", str(scratch / "root"), "/bin/sh", "-c", SETUP], check=True,
-                       capture_output=True, env=_clean_env())
+                       capture_output=True, env=clean_env())
         (scratch / "spec.json").write_text(json.dumps(
             {"suite": SUITE, "variant": VARIANT, "packages": sorted(PACKAGES), "mirror": mirror.archive,
              "built": time.strftime("%Y-%m-%d %H:%M:%S")}, indent=1))
@@ -101,17 +101,19 @@ def _unmount_under(path: Path) -> None:
         subprocess.run(["umount", "-l", point], capture_output=True)
 
 
-def _clean_env() -> dict:
+def clean_env() -> dict:
     return {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive"}
 
 
-def _debootstrap(root: Path, mirror: Mirror, logfile: Path) -> None:
+def debootstrap(root: Path, mirror: Mirror, logfile: Path, variant: str = VARIANT, packages=PACKAGES,
+                timeout: float = 900) -> None:
+    """``debootstrap --variant --include`` of Debian 12 into ``root``; its output in ``logfile``."""
     root.parent.mkdir(parents=True, exist_ok=True)
-    argv = ["debootstrap", f"--variant={VARIANT}", f"--include={','.join(PACKAGES)}", SUITE, str(root),
+    argv = ["debootstrap", f"--variant={variant}", f"--include={','.join(packages)}", SUITE, str(root),
             mirror.archive]
     with open(logfile, "w") as out:
         proc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                              env=_clean_env(), timeout=900)
+                              env=clean_env(), timeout=timeout)
     if proc.returncode:
         tail = "\n".join(logfile.read_text(errors="replace").splitlines()[-20:])
         raise RuntimeError(f"debootstrap failed ({proc.returncode}); the end of {logfile}:\n{tail}")

@@ -63,7 +63,7 @@ from typing import List, Optional
 
 from lab_host import free_port, ssh_options
 from lab_mirror import SUITE, Mirror
-from lab_root import cache_dir
+from lab_root import cache_dir, clean_env, debootstrap
 
 QEMU = "qemu-system-x86_64"
 # software emulation on this machine (lab.md); -cpu max emulates AMD-V, so kvm_amd is real in the guest
@@ -130,10 +130,6 @@ def missing_tools() -> List[str]:
     return sorted({pkg for tool, pkg in TOOLS.items() if shutil.which(tool) is None})
 
 
-def _clean_env() -> dict:
-    return {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LANG": "C.UTF-8", "DEBIAN_FRONTEND": "noninteractive"}
-
-
 def _digest(spec: dict) -> str:
     return hashlib.sha256(json.dumps(spec, sort_keys=True).encode()).hexdigest()[:16]
 
@@ -195,7 +191,7 @@ def base_image(mirror: Mirror, log) -> VmImage:
 
 def _build_base(work: Path, mirror: Mirror) -> dict:
     root, disk = work / "root", work / "disk.raw"
-    _debootstrap(root, mirror, work / "debootstrap.log")
+    debootstrap(root, mirror, work / "debootstrap.log", VARIANT, PACKAGES, timeout=1200)
     fs_uuid = str(uuid.uuid4())
     subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-C", "kvmprep-lab-vm", "-f",
                     str(work / "id_ed25519")], check=True, stdin=subprocess.DEVNULL)
@@ -205,7 +201,7 @@ def _build_base(work: Path, mirror: Mirror) -> dict:
     (root / "etc/apt/sources.list").write_text(mirror.sources_list())
     (root / "etc/systemd/system/kvmlab-firstboot.service").write_text(FIRSTBOOT_UNIT)
     subprocess.run(["chroot", str(root), "/bin/sh", "-c", SETUP.format(hostname=HOSTNAME, uuid=fs_uuid)],
-                   check=True, capture_output=True, env=_clean_env())
+                   check=True, capture_output=True, env=clean_env())
     _make_disk(root, disk, fs_uuid)
     kernel, initrd = sorted(root.glob("boot/vmlinuz-*"))[-1], sorted(root.glob("boot/initrd.img-*"))[-1]
     shutil.copy(kernel, work / "vmlinuz")  # the first boot's, kept for a post-mortem; the root goes
@@ -214,16 +210,6 @@ def _build_base(work: Path, mirror: Mirror) -> dict:
     _install_boot_loader(work, disk)
     return {"suite": SUITE, "variant": VARIANT, "packages": sorted(PACKAGES), "mirror": mirror.archive,
             "kernel": kernel.name, "fs_uuid": fs_uuid}
-
-
-def _debootstrap(root: Path, mirror: Mirror, logfile: Path) -> None:
-    argv = ["debootstrap", f"--variant={VARIANT}", f"--include={','.join(PACKAGES)}", SUITE, str(root),
-            mirror.archive]
-    with open(logfile, "w") as out:
-        proc = subprocess.run(argv, stdout=out, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL,
-                              env=_clean_env(), timeout=1200)
-    if proc.returncode:
-        raise RuntimeError(f"debootstrap failed ({proc.returncode}); the end of {logfile}:\n{_tail(logfile)}")
 
 
 def _make_disk(root: Path, disk: Path, fs_uuid: str) -> None:
@@ -235,7 +221,7 @@ def _make_disk(root: Path, disk: Path, fs_uuid: str) -> None:
     fs_kib = (DISK_SIZE - PART_START * 512) // 1024
     subprocess.run(["mkfs.ext4", "-q", "-F", "-U", fs_uuid, "-L", "kvmlab-root", "-E",
                     f"offset={PART_START * 512}", "-d", str(root), str(disk), f"{fs_kib}k"],
-                   check=True, capture_output=True, env=_clean_env())
+                   check=True, capture_output=True, env=clean_env())
 
 
 def _install_boot_loader(work: Path, disk: Path) -> None:

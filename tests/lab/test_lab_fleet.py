@@ -12,13 +12,11 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
-import os
 from pathlib import Path
 
 import pytest
-from ansible_run import PLAYBOOK, playbook
+from ansible_run import PLAYBOOK, playbook, tree_digest
 
 pytestmark = pytest.mark.lab
 
@@ -32,17 +30,7 @@ declined: [install-tools]
 
 def digest(root: Path) -> str:
     """/etc and the dpkg database of a host's root, hashed (what an apply would change)."""
-    h = hashlib.sha256()
-    for top in ("etc", "var/lib/dpkg/status"):
-        base = root / top
-        paths = [base] if base.is_file() else sorted(p for p in base.rglob("*"))
-        for p in paths:
-            h.update(str(p.relative_to(root)).encode())
-            if p.is_symlink():
-                h.update(os.readlink(p).encode())
-            elif p.is_file():
-                h.update(p.read_bytes())
-    return h.hexdigest()
+    return tree_digest(root, ("etc", "var/lib/dpkg/status"))
 
 
 def test_lab_fleet_with_ansible(lab, installed, tmp_path):
