@@ -189,12 +189,25 @@ def test_failed_command_stops_the_plan_with_status_and_output(tmp_path):
     assert (root / "etc/selinux/config").read_bytes() == ORIGINAL
 
 
+def kill_commands(argv: list[str]) -> None:
+    """SIGKILL this user's processes running exactly ``argv`` (a test's leftovers)."""
+    wanted = ("\0".join(argv) + "\0").encode()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/cmdline", "rb") as f:
+                    if f.read() == wanted and os.stat(f"/proc/{entry}").st_uid == os.getuid():
+                        os.kill(int(entry), signal.SIGKILL)
+            except OSError:
+                pass
+
+
 def test_killed_apply_leaves_a_consistent_journal(tmp_path):
     """SIGKILL in the middle: finished actions are undoable, the interrupted one is reported."""
     root = make_root(tmp_path)
     host = Host(root)
     plan = plan_of(host, write_action(host, "/etc/selinux/config", NEW),
-                   RunCommand(argv=["sleep", "30"]))
+                   RunCommand(argv=["sleep", "29.5"]))
     plan_file = tmp_path / "plan.json"
     plan_file.write_text(json.dumps(plan.to_dict()))
     code = ("import json,sys; from checks.host import Host; from remediations.plan import Plan;"
@@ -209,6 +222,13 @@ def test_killed_apply_leaves_a_consistent_journal(tmp_path):
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     assert (root / "etc/selinux/config").read_text() == NEW
+    # Commands run in their own session, so the kill misses a child caught
+    # between fork and exec; it holds the lock's descriptor until its exec
+    # closes it (close-on-exec). The lock must be free once that is over.
+    deadline = time.monotonic() + 10
+    while journal.running_pid() is not None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    kill_commands(["sleep", "29.5"])
     assert journal.running_pid() is None  # the lock died with the process
     result = undo_last(host)
     assert (root / "etc/selinux/config").read_bytes() == ORIGINAL
