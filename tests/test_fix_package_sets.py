@@ -8,7 +8,8 @@ apt) and qemu stayed; libvirtd, enabled by the package's postinst, stayed enable
 
 Here with the real tools on throwaway roots, from stub repositories shaped like
 that: a named package depends on one that depends on a third, a package pulled
-in depends back on a named one (Recommends on Debian, a metapackage on EL), and
+in depends back on a named one (a dependency cycle on Debian, a metapackage on EL), a
+Recommends that kvmprep's apt-get does not install (EL's weak dependencies it does), and
 the libvirt daemon package ships the enablement link a postinst
 ``deb-systemd-helper enable`` (or rpm's preset) leaves. What is installed is
 asked of dpkg-query --admindir / rpm --root, never of kvmprep's words.
@@ -46,18 +47,24 @@ def _daemon(name: str, unit_dir: str, **kw) -> Stub:
 
 
 DEB_STUBS = [
-    Stub("qemu-system-x86", "1:7.2+dfsg-7", requires=("qemu-system-common",), recommends=("qemu-system-gui",)),
+    # qemu-system-gui is pulled in as a dependency here (Debian: a Recommends, which kvmprep's
+    # apt-get no longer installs); virt-viewer stays a Recommends that must not be installed
+    Stub("qemu-system-x86", "1:7.2+dfsg-7", requires=("qemu-system-common", "qemu-system-gui")),
     Stub("qemu-system-common", "1:7.2+dfsg-7", requires=("qemu-system-data",)),
     Stub("qemu-system-data", "1:7.2+dfsg-7"),
     Stub("qemu-system-gui", "1:7.2+dfsg-7", requires=("qemu-system-x86",)),  # the package dpkg tripped on
     Stub("libvirt-daemon-system", "9.0.0-4", requires=("libvirt-daemon", "libvirt-clients")),
     _daemon("libvirt-daemon", SYSTEMD_DIR_DEB),
     Stub("libvirt-clients", "9.0.0-4"),  # installed before the apply: stays
-    Stub("virtinst", "1:4.1.0-2"),
+    Stub("virtinst", "1:4.1.0-2", recommends=("virt-viewer",)),
+    Stub("virt-viewer", "11.0-3"),
+    Stub("qemu-utils", "1:7.2+dfsg-7"),
+    Stub("dnsmasq-base", "2.90-4"),
+    Stub("ovmf", "2022.11-6"),
     Stub("bridge-utils", "1.7.1-1"),
     Stub("virt-manager", "1:4.1.0-2", requires=("virtinst",)),  # the admin installs it after the apply
 ]
-DEB_MISSING = ["qemu-system-x86", "libvirt-daemon-system", "virtinst", "bridge-utils"]
+DEB_MISSING = ["qemu-system-x86", "libvirt-daemon-system", "virtinst", "qemu-utils", "dnsmasq-base", "ovmf", "bridge-utils"]
 DEB_ADDED = sorted(DEB_MISSING + ["qemu-system-common", "qemu-system-data", "qemu-system-gui", "libvirt-daemon"])
 
 EL_STUBS = [
@@ -153,6 +160,8 @@ def test_apply_records_every_package_added_and_undo_removes_them_all(tmp_path, f
     assert set(added) <= installed(path, family)
     after = install_after(path)
     assert after["added"] == added  # dependencies, and the dependent pulled in, included
+    if family == "debian":  # installed without Recommends: no virt-viewer on a server
+        assert "virt-viewer" not in installed(path, family)
     assert after["enabled_units"] == ["libvirtd.service"]
     assert enabled(path) == "enabled"
     assert f"added {len(added)} packages (" in r.stdout
@@ -324,5 +333,5 @@ def test_the_apply_message_counts_what_was_pulled_in(tmp_path, set_repos):
     assert result.ok, result.failed
     pulled = sorted(set(DEB_ADDED) - set(DEB_MISSING))
     assert result.actions[-1].message == (
-        f"added 8 packages (4 asked for, 4 pulled in: {' '.join(pulled)}); the packages enabled these units "
+        f"added 11 packages (7 asked for, 4 pulled in: {' '.join(pulled)}); the packages enabled these units "
         "on their own: libvirtd.service (undo disables them again)")

@@ -340,7 +340,7 @@ def test_enable_time_sync_installs_chrony_with_apt_then_enables_it(root, chrony_
     plan = plan_for(root.path, "enable-time-sync")
     install, enable = only(plan, "enable-time-sync").actions
     assert isinstance(install, InstallPackages) and install.packages == ["chrony"] and install.manager == "apt"
-    assert install.commands()[-1].argv[-4:] == ["install", "-y", "--", "chrony"]
+    assert install.commands()[-1].argv[-5:] == ["install", "-y", "--no-install-recommends", "--", "chrony"]
     assert isinstance(enable, EnableUnits) and enable.units == ["chrony.service"]
     # the offline apt-get is pointed at the root (its options come from the packages remediation)
     assert f"Dir={root.path}" in install.commands()[-1].argv

@@ -239,7 +239,7 @@ def test_install_tools_plans_the_valid_ones_and_names_the_bad_one(root, deb_repo
     prop = fixpkg.install_tools(_ctx(root.path, {"packages.tools": {"tools": [bad, "dmidecode", 123, "foo-"]}}))
     (action,) = prop.actions
     assert action.packages == ["dmidecode"]
-    assert action.commands()[-1].argv[-3:] == ["-y", "--", "dmidecode"]
+    assert action.commands()[-1].argv[-4:] == ["-y", "--no-install-recommends", "--", "dmidecode"]
     notes = " ".join(prop.notes)
     assert "profile tools: '-oDPkg::Pre-Invoke::=touch " in notes and ": not installed" in notes
     assert "is not a package name (starts with '-'" in notes

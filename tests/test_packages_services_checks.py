@@ -24,7 +24,8 @@ from pkgroots import (
 
 NO_TOOLS = {"PATH": "/nonexistent"}  # hides rpm, dpkg-query and systemctl (all in /usr/bin)
 EL_VIRT = ["qemu-kvm", "libvirt", "libvirt-client", "virt-install"]
-DEB_VIRT = ["qemu-system-x86", "libvirt-daemon-system", "libvirt-clients", "virtinst", "bridge-utils"]
+DEB_VIRT = ["qemu-system-x86", "libvirt-daemon-system", "libvirt-clients", "virtinst", "qemu-utils", "dnsmasq-base",
+            "ovmf", "bridge-utils"]
 
 
 def elf_header(machine: int) -> bytes:
@@ -188,14 +189,16 @@ def test_virtualization_debian_missing_gives_apt_hint(root, deb_repo):
     dpkg_install(root.path, deb_repo, ["qemu-system-x86", "libvirt-clients"])
     r = root.check("packages.virtualization")
     assert r.status is Status.FAIL
-    assert "missing on Debian GNU/Linux 12 (bookworm): libvirt-daemon-system, virtinst, bridge-utils" == r.detail
-    assert r.hint == ("DEBIAN_FRONTEND=noninteractive apt-get install -y "
-                      "libvirt-daemon-system virtinst bridge-utils")
+    assert ("missing on Debian GNU/Linux 12 (bookworm): libvirt-daemon-system, virtinst, qemu-utils, "
+            "dnsmasq-base, ovmf (or qemu-efi-aarch64), bridge-utils") == r.detail
+    assert r.hint == ("DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends "
+                      "libvirt-daemon-system virtinst qemu-utils dnsmasq-base ovmf bridge-utils")
 
 
 def test_virtualization_debian_accepts_qemu_kvm_and_flags_libvirt_bin(root, deb_repo):
     debian_root(root.path)
-    dpkg_install(root.path, deb_repo, ["qemu-kvm", "libvirt-bin", "libvirt-clients", "virtinst", "bridge-utils"])
+    dpkg_install(root.path, deb_repo, ["qemu-kvm", "libvirt-bin", "libvirt-clients", "virtinst", "bridge-utils",
+                                       "qemu-utils", "dnsmasq-base", "ovmf"])
     r = root.check("packages.virtualization")
     assert r.status is Status.FAIL
     assert r.detail.startswith("missing on Debian GNU/Linux 12 (bookworm): libvirt-daemon-system;")
@@ -209,8 +212,8 @@ def test_virtualization_debian_on_aarch64_wants_qemu_system_arm(root, deb_repo):
     dpkg_install(root.path, deb_repo, DEB_VIRT)
     r = root.check("packages.virtualization")
     assert r.status is Status.FAIL and "qemu-system-arm" in r.detail
-    assert r.hint.endswith("apt-get install -y qemu-system-arm")
-    dpkg_install(root.path, deb_repo, ["qemu-system-arm"])
+    assert r.hint.endswith("apt-get install -y --no-install-recommends qemu-system-arm qemu-efi-aarch64")
+    dpkg_install(root.path, deb_repo, ["qemu-system-arm", "qemu-efi-aarch64"])
     assert root.check("packages.virtualization").status is Status.PASS
 
 
@@ -232,7 +235,7 @@ def test_virtualization_profile_override_per_family(root, deb_repo):
     assert root.check("packages.virtualization", params).status is Status.PASS
     params = {"packages": {"debian": ["virtinst"]}}
     r = root.check("packages.virtualization", params)
-    assert r.status is Status.FAIL and r.hint.endswith("install -y virtinst")
+    assert r.status is Status.FAIL and r.hint.endswith("install -y --no-install-recommends virtinst")
 
 
 @pytest.mark.parametrize("fixture,words", [

@@ -166,9 +166,10 @@ async def test_whole_flow_on_debian_root(wroot, profile, tmp_path):
             text = plain(preview.query_one("#preview-text"))
             flat = "".join(text.split())  # the preview wraps long commands with hanging indents
             assert "+SELINUX=disabled" in text and "-SELINUX=enforcing" in text
-            assert "install-y--qemu-system-x86libvirt-daemon-systemvirtinstbridge-utils" in flat
-            assert f"Dir={wroot}" in flat and "install-y--dmidecodepython3" in flat
-            assert "]enable-time-sync:" not in flat and "install-y--chrony" not in flat
+            assert ("install-y--no-install-recommends--qemu-system-x86libvirt-daemon-systemvirtinstqemu-utils"
+                    "dnsmasq-baseovmfbridge-utils") in flat
+            assert f"Dir={wroot}" in flat and "install-y--no-install-recommends--dmidecodepython3" in flat
+            assert "]enable-time-sync:" not in flat and "--chrony" not in flat
             assert "] install-virtualization-packages:" in text
             assert not [l for l in text.splitlines() if l and not l.startswith((" ", "[", "Plan:", "Nothing"))], \
                 "a wrapped line started at column 0"
@@ -378,7 +379,7 @@ async def test_failed_action_stops_and_undo(tmp_path, deb_repo, profile):
             assert len(failed) == 1 and failed[0].startswith("enable-time-sync: install chrony"), states
             state = {a.split(" (")[0]: s for a, s in states.items()}
             assert state["install-virtualization-packages: install qemu-system-x86, libvirt-daemon-system, "
-                         "virtinst, bridge-utils"] == "DONE", states
+                         "virtinst, qemu-utils, dnsmasq-base, ovmf, bridge-utils"] == "DONE", states
             assert state["disable-selinux: edit /etc/selinux/config"] == "PENDING-REBOOT", states
             assert state["enable-time-sync: enable chrony.service"] == "NOT-RUN", states  # stopped before it
             status = plain(apply.query_one("#apply-status"))

@@ -46,7 +46,7 @@ def install_command(os_info: OsInfo, names: list[str]) -> str | None:
     pm = os_info.package_manager
     pkgs = " ".join(names)
     if pm == "apt":
-        return f"DEBIAN_FRONTEND=noninteractive apt-get install -y {pkgs}"
+        return f"DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {pkgs}"
     if pm in ("dnf", "yum"):
         return f"{pm} install -y {pkgs}"
     if pm == "zypper":
@@ -115,6 +115,16 @@ def find_binary_in(host, names) -> str | None:
 # ---- packages.virtualization -------------------------------------------
 
 
+# What Debian's QEMU/libvirt packages only *recommend* but a host uses: qemu-img (virt-install
+# and libvirt's storage pools make disk images with it), dnsmasq (DHCP/DNS of the "default" NAT
+# network libvirt-daemon-system defines and autostarts; it cannot start without it) and the UEFI
+# firmware of the host's guests (UEFI guests, Secure Boot, Windows 11). EL's qemu-kvm and libvirt
+# *require* their equivalents (qemu-img, dnsmasq, edk2-ovmf). kvmprep installs without Recommends
+# (remediations/catalog/packages.py), so these are asked for by name.
+_DEBIAN_RECOMMENDED_NEEDED = ("qemu-utils", "dnsmasq-base")
+_UEFI_DEBIAN = {"x86_64": "ovmf", "i686": "ovmf", "aarch64": "qemu-efi-aarch64"}
+
+
 def virt_requirements(info: OsInfo, arch: str | None, bridge_utils: bool) -> list[tuple[str, ...]] | None:
     """Per requirement the accepted package names; the first one is what gets installed."""
     fam = info.family
@@ -122,6 +132,10 @@ def virt_requirements(info: OsInfo, arch: str | None, bridge_utils: bool) -> lis
         qemu = _QEMU_DEBIAN.get(arch or "")
         qemu_alts = (qemu, "qemu-kvm") if qemu else (*dict.fromkeys(_QEMU_DEBIAN.values()), "qemu-kvm")
         reqs = [qemu_alts, ("libvirt-daemon-system",), ("libvirt-clients",), ("virtinst",)]
+        reqs += [(name,) for name in _DEBIAN_RECOMMENDED_NEEDED]
+        firmware = _UEFI_DEBIAN.get(arch or "")
+        if firmware or arch not in _QEMU_DEBIAN:  # an unknown architecture: any of them will do
+            reqs.append((firmware,) if firmware else tuple(dict.fromkeys(_UEFI_DEBIAN.values())))
         if bridge_utils:
             reqs.append(("bridge-utils",))
         return reqs
@@ -214,7 +228,9 @@ def _alts_text(alts: tuple[str, ...]) -> str:
     "packages.virtualization",
     title="QEMU/KVM, libvirt and virt-install packages",
     why="A KVM host needs the QEMU system emulator, the libvirt daemon and its clients (virsh) and "
-        "virt-install; bridge-utils where the distribution still ships it.",
+        "virt-install; bridge-utils where the distribution still ships it. On Debian/Ubuntu also what "
+        "those packages only recommend and a host uses: qemu-utils (qemu-img), dnsmasq-base (libvirt's "
+        "default network) and the guests' UEFI firmware (ovmf).",
     source="QEMU/KVM installation guides; DaoCloud virtnest (qemu-kvm libvirt virt-install bridge-utils)",
     remediations=("install-virtualization-packages",),
     params={"packages": {}, "bridge_utils": True},

@@ -10,7 +10,7 @@
 - ``lab_bundle``: ``kvmprep.pyz`` built by the installed product (``kvmprep
   bundle``), the single file an admin copies to a server.
 - ``lab_apt_archives``: the downloaded .deb files, shared by this session's
-  hosts (the scenarios install the same ~420 packages several times).
+  hosts (the scenarios install the same ~130 packages several times).
 - ``lab``: ``lab.boot()`` gives a booted NspawnHost on a fresh copy of the
   cached root (or of a given root); every host the test booted is powered
   off at teardown (also after a failure or Ctrl-C) and its copy removed

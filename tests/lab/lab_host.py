@@ -14,7 +14,7 @@ How, and why (measured facts: /work/shared/reference/lab.md, issue 9):
 - Downloaded .deb files are shared by the hosts of one test session: their
   /var/cache/apt/archives is one directory (bind-mounted). apt still resolves
   against the mirror's current, signed index and checks every file's hash;
-  only the second download of the same ~420 files is saved (the scenarios
+  only the second download of the same ~130 files is saved (the scenarios
   install the same set on several hosts). One directory per session, never
   across sessions: apt-get fails at once when another holds that directory's
   lock, and the tests of one session run one after the other.

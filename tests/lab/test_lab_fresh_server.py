@@ -18,7 +18,7 @@ From that applied state (the powered-off root, copied twice):
   /etc that differs from before is something the packages' own installation
   changes. "The packages' own installation" is measured, not listed: a third
   fresh host installs exactly the packages the apply added, with apt-get
-  alone, and what that changes in its /etc is what undo may leave (plain undo
+  alone (without Recommends, as kvmprep does), and what that changes in its /etc is what undo may leave (plain undo
   leaves the packages installed), plus the SysV kill links of services whose
   start links that made (undo disables what the packages enabled; for a
   service with an init script, Debian records "disabled" as K links);
@@ -149,7 +149,7 @@ def changes_of_installing(lab, packages) -> set:
     ref = lab.boot("reference")
     before = etc_state(ref)
     ref.ssh("DEBIAN_FRONTEND=noninteractive apt-get update -q && DEBIAN_FRONTEND=noninteractive "
-            "apt-get install -y -q -- " + " ".join(packages), timeout=900, check=True)
+            "apt-get install -y -q --no-install-recommends -- " + " ".join(packages), timeout=900, check=True)
     after = etc_state(ref)
     ref.poweroff()
     return changed(before, after)

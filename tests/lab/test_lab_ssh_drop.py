@@ -33,7 +33,8 @@ from lab_wizard import to_the_apply
 
 pytestmark = pytest.mark.lab
 
-PACKAGES = ("qemu-system-x86", "libvirt-daemon-system", "libvirt-clients", "virtinst", "bridge-utils")
+PACKAGES = ("qemu-system-x86", "libvirt-daemon-system", "libvirt-clients", "virtinst", "qemu-utils", "dnsmasq-base", "ovmf",
+            "bridge-utils")
 
 
 def _processes(host, pattern: str) -> list:
