@@ -296,9 +296,9 @@ RESULTS = ListScreen("results", list_rows, check_of,
 FIXES = ListScreen("fixes", list_rows, fix_of, lambda item, pane: pane.startswith(item + ":"), details)
 
 
-def at_welcome(t: Terminal) -> str:
+def at_welcome(t: Terminal, timeout: float = TIMEOUT) -> str:
     return t.wait_for(lambda s: "1/8 Welcome" in s and "Enter Detect" in s
-                      and cursor_row(t.capture_styled()) is not None, "the welcome screen")
+                      and cursor_row(t.capture_styled()) is not None, "the welcome screen", timeout)
 
 
 def to_results(t: Terminal) -> str:
