@@ -41,12 +41,17 @@ _FAMILY_NAMES = "Debian/Ubuntu, RHEL/AlmaLinux/Rocky/CentOS/Fedora/Amazon Linux 
 # ---- helpers shared with services and containers ------------------------
 
 
+# apt-get's install arguments, here and in the fix (remediations/catalog/packages.py): the names
+# and their dependencies, not their Recommends (a desktop, for the virtualization stack)
+APT_INSTALL = ("install", "-y", "--no-install-recommends")
+
+
 def install_command(os_info: OsInfo, names: list[str]) -> str | None:
     """The exact non-interactive install command of the root's distribution."""
     pm = os_info.package_manager
     pkgs = " ".join(names)
     if pm == "apt":
-        return f"DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends {pkgs}"
+        return f"DEBIAN_FRONTEND=noninteractive apt-get {' '.join(APT_INSTALL)} {pkgs}"
     if pm in ("dnf", "yum"):
         return f"{pm} install -y {pkgs}"
     if pm == "zypper":
@@ -123,6 +128,9 @@ def find_binary_in(host, names) -> str | None:
 # (remediations/catalog/packages.py), so these are asked for by name.
 _DEBIAN_RECOMMENDED_NEEDED = ("qemu-utils", "dnsmasq-base")
 _UEFI_DEBIAN = {"x86_64": "ovmf", "i686": "ovmf", "aarch64": "qemu-efi-aarch64"}
+# what each is for, in the fix's words ("a KVM host needs ...")
+DEBIAN_ROLES = {"qemu-utils": "qemu-img (disk images)", "dnsmasq-base": "dnsmasq (libvirt's default network)",
+                **{firmware: "UEFI firmware for its guests" for firmware in _UEFI_DEBIAN.values()}}
 
 
 def virt_requirements(info: OsInfo, arch: str | None, bridge_utils: bool) -> list[tuple[str, ...]] | None:

@@ -142,8 +142,7 @@ def install_actions(ctx: PlanCtx, rid: str, packages: list[str], why: str) -> tu
         opts = apt_options(ctx)
         if not apt_lists_present(ctx):
             cmds.append(Cmd(["apt-get", *opts, "update"], dict(APT_ENV)))
-        cmds.append(Cmd(["apt-get", *opts, "install", "-y", "--no-install-recommends", "--", *packages],
-                        dict(APT_ENV)))
+        cmds.append(Cmd(["apt-get", *opts, *pkgchecks.APT_INSTALL, "--", *packages], dict(APT_ENV)))
     elif pm in ("dnf", "yum", "zypper"):
         env: dict[str, str] = {}
         if root:
@@ -180,11 +179,6 @@ def install_actions(ctx: PlanCtx, rid: str, packages: list[str], why: str) -> tu
     if enables:
         notes.append(enables)
     return actions, notes
-
-
-# What the packages Debian only recommends (and packages.virtualization asks for by name) are for
-_ROLES = {"qemu-utils": "qemu-img (disk images)", "dnsmasq-base": "dnsmasq (libvirt's default network)",
-          "ovmf": "UEFI firmware for its guests", "qemu-efi-aarch64": "UEFI firmware for its guests"}
 
 
 # Debian packages whose postinst enables (and, where systemd runs, starts) a service kvmprep watches
@@ -286,7 +280,7 @@ def install_virtualization_packages(ctx: PlanCtx) -> Proposal:
         return nothing("QEMU/KVM, libvirt and virt-install are installed")
     packages = list(dict.fromkeys(_pick(ctx, alts) for alts in groups))
     needs = ["QEMU", "the libvirt daemon", "virsh", "virt-install",
-             *dict.fromkeys(_ROLES[p] for p in packages if p in _ROLES)]
+             *dict.fromkeys(pkgchecks.DEBIAN_ROLES[p] for p in packages if p in pkgchecks.DEBIAN_ROLES)]
     try:
         actions, more = install_actions(
             ctx, "install-virtualization-packages", packages,
